@@ -1,0 +1,118 @@
+"""Frozen-dataclass configs: command-line overrides, validation and JSON round-trip.
+
+An experiment config is a tree of frozen dataclasses. ``override(cfg, ["optimizer.lr=1e-3"])``
+returns a new tree with the dotted field replaced; the string is parsed according to the field's
+declared type, and unknown keys fail with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["override", "to_dict", "from_dict"]
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse_value(text: str, annotation: Any, key: str) -> Any:
+    """Parses ``text`` as a value of ``annotation`` (bool/int/float/str/tuple/Optional/Literal)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _parse_value(text, arg, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(f"cannot parse {key}={text!r} as {annotation}: {'; '.join(errors)}")
+    if origin is typing.Literal:
+        for option in args:
+            if str(option) == text:
+                return option
+        raise ValueError(f"{key}={text!r} is not one of {list(args)}")
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError(f"{key}={text!r} is not a boolean (true/false)")
+    if annotation in (int, float):
+        try:
+            return annotation(ast.literal_eval(text)) if annotation is int else float(text)
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"{key}={text!r} is not a {annotation.__name__}") from err
+    if annotation is str:
+        return text
+    if origin is tuple:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"{key}={text!r} is not a Python tuple literal") from err
+        if not isinstance(value, (tuple, list)):
+            value = (value,)
+        return tuple(value)
+    raise ValueError(f"cannot override {key}: unsupported field type {annotation}")
+
+
+def _replace_path(cfg: Any, path: list[str], text: str, full_key: str) -> Any:
+    if not dataclasses.is_dataclass(cfg):
+        raise ValueError(f"{full_key}: {'.'.join(path)} is not a config section")
+    names = [f.name for f in dataclasses.fields(cfg)]
+    head = path[0]
+    if head not in names:
+        raise ValueError(f"unknown config key {full_key!r}: {type(cfg).__name__} has {names}")
+    if len(path) == 1:
+        value = _parse_value(text, _field_types(type(cfg))[head], full_key)
+    else:
+        value = _replace_path(getattr(cfg, head), path[1:], text, full_key)
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def override(cfg: Any, assignments: Iterable[str]) -> Any:
+    """Applies ``key.sub=value`` assignments to a frozen dataclass tree.
+
+    Raises:
+      ValueError: for a malformed assignment, an unknown key or a value of the wrong type.
+    """
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {assignment!r} must look like key.sub=value")
+        cfg = _replace_path(cfg, key.strip().split("."), text.strip(), key.strip())
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Dataclass tree -> JSON-ready dict (tuples become lists)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Inverse of :func:`to_dict` for a dataclass type ``cls``; unknown keys raise."""
+    hints = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} for {cls.__name__}; expected {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        annotation = hints[name]
+        if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+            value = from_dict(annotation, value)
+        elif typing.get_origin(annotation) is tuple and isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[name] = value
+    return cls(**kwargs)
