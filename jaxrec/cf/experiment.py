@@ -1,0 +1,131 @@
+"""A collaborative-filtering run end to end: data -> model -> sharded training -> evaluation.
+
+``run(cfg, run_dir)`` is what ``jaxrec run`` calls for ``method="psl"`` configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxrec import config as config_lib
+from jaxrec import data as data_lib
+from jaxrec import train
+from jaxrec.cf.config import CFExperiment
+from jaxrec.cf.objective import make_loss_fn, normalize, score_setup
+from jaxrec.metrics import evaluate_full_ranking
+from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph
+
+__all__ = ["load_dataset", "run"]
+
+
+def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
+    """The configured dataset, with the per-user validation split carved from train."""
+    d = cfg.data
+    if d.source == "synthetic":
+        dataset = data_lib.synthetic_interactions(
+            num_users=d.synthetic_users, num_items=d.synthetic_items, dim=d.synthetic_dim,
+            interactions_per_user=d.synthetic_per_user, seed=d.split_seed)
+    elif d.source == "ir_benchmark":
+        dataset = data_lib.load_ir_benchmark(d.path)
+    else:
+        dataset = data_lib.load_lightgcn(d.path)
+    if d.valid_fraction > 0:
+        dataset = data_lib.split_validation(dataset, fraction=d.valid_fraction, seed=d.split_seed)
+    return dataset
+
+
+def _model_fn(cfg: CFExperiment, dataset: data_lib.CFDataset):
+    model_cfg = CFModelConfig(num_users=dataset.num_users, num_items=dataset.num_items,
+                              dim=cfg.model.dim, init_std=cfg.model.init_std,
+                              num_layers=cfg.model.num_layers)
+    cls = MF if cfg.model.backbone == "mf" else LightGCN
+    return lambda rngs: cls(model_cfg, rngs=rngs)
+
+
+def _union(*parts: data_lib.Interactions) -> data_lib.Interactions:
+    return data_lib.Interactions(np.concatenate([p.users for p in parts]),
+                                 np.concatenate([p.items for p in parts]))
+
+
+def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
+    """Trains and evaluates ``cfg`` in ``run_dir``; returns the results dict (also results.json)."""
+    run_dir = Path(run_dir)
+    dataset = load_dataset(cfg)
+    mesh = train.make_mesh(cfg.mesh)
+    batches = data_lib.InteractionBatches(
+        dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    total_steps = cfg.loop.epochs * batches.steps_per_epoch
+    tx = train.make_optimizer(cfg.optimizer, total_steps)
+    cosine, _ = score_setup(cfg.loss)
+
+    with train.mesh_context(mesh, cfg.mesh.rules):
+        graphdef, state = train.init_train_state(_model_fn(cfg, dataset), tx, seed=cfg.seed)
+        put = functools.partial(jax.device_put, device=train.replicated(mesh))
+        indptr, indices = data_lib.csr(dataset.train, dataset.num_users)
+        context: dict[str, Any] = {"pos_indptr": put(indptr.astype(np.int32)), "pos_indices": put(indices)}
+        if cfg.model.backbone == "lightgcn":
+            context["graph"] = jax.tree.map(put, build_bipartite_graph(
+                dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items))
+        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items),
+                                     schedule=train.make_schedule(cfg.optimizer, total_steps))
+        example = next(iter(data_lib.InteractionBatches(
+            dataset.train.users[:1], dataset.train.items[:1], batches.local_batch_size, seed=0).epoch_batches()))
+        compiled = train.compile_train_step(step, mesh, state, example, context)
+
+        @jax.jit
+        def embed(state: train.TrainState, graph: Any):
+            model = nnx.merge(graphdef, state.params, state.model_state)
+            users, items = model.embed(graph)
+            return (normalize(users), normalize(items)) if cosine else (users, items)
+
+        @jax.jit
+        def scores(user_emb: jax.Array, item_emb: jax.Array, user_ids: jax.Array) -> jax.Array:
+            return user_emb[user_ids] @ item_emb.T
+
+        def evaluator(target: data_lib.Interactions, exclude: data_lib.Interactions):
+            test_csr = data_lib.csr(target, dataset.num_users)
+            exclude_csr = data_lib.csr(exclude, dataset.num_users)
+            users = np.flatnonzero(np.diff(test_csr[0]) > 0).astype(np.int32)
+
+            def evaluate(state: train.TrainState) -> dict[str, float]:
+                user_emb, item_emb = embed(state, context.get("graph"))
+                return evaluate_full_ranking(
+                    functools.partial(scores, user_emb, item_emb), users, exclude_csr, test_csr,
+                    dataset.num_items, ks=cfg.eval.ks, batch_size=cfg.eval.batch_size)
+            return evaluate
+
+        has_valid = dataset.valid is not None and len(dataset.valid.users) > 0
+        test_exclude = _union(dataset.train, dataset.valid) if (
+            has_valid and cfg.eval.mask_valid_items_at_test) else dataset.train
+        result = train.fit(
+            run_dir=run_dir, cfg=cfg.loop, mesh=mesh, state=state, train_step=compiled,
+            batches=batches, context=context, seed=cfg.seed,
+            evaluate=evaluator(dataset.valid, dataset.train) if has_valid else None,
+            test=evaluator(dataset.test, test_exclude), resume=resume,
+            examples_per_step=cfg.batch_size)
+
+    summary = {
+        "name": cfg.name,
+        "dataset": {"source": cfg.data.source, "path": cfg.data.path, "users": dataset.num_users,
+                    "items": dataset.num_items, "train": len(dataset.train.users),
+                    "valid": len(dataset.valid.users) if has_valid else 0, "test": len(dataset.test.users)},
+        "best_valid": result.best_valid,
+        "test": result.test,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "stopped_early": result.stopped_early,
+        "final_step": int(result.state.step),
+    }
+    if jax.process_index() == 0:
+        train.write_json_atomic(run_dir / "results.json", summary)
+        train.write_json_atomic(run_dir / "config.json", config_lib.to_dict(cfg))
+    return summary
