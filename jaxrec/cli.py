@@ -55,7 +55,7 @@ def load_config(spec: str | None) -> Any:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
-        raise AttributeError(f"config file {path} defines no get_config(arg)")
+        raise ValueError(f"config file {path} defines no get_config(arg)")
     return module.get_config(arg or None)
 
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:<28} {doc}")
             return 0
         return _run(args)
-    except (ValueError, FileNotFoundError, AttributeError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"jaxrec: error: {err}", file=sys.stderr)
         return 2
 
