@@ -47,7 +47,7 @@ class ArrayBatches:
         self.steps_per_epoch = -(-n // batch_size)
         self.epoch, self.position = 0, 0
 
-    def epoch_batches(self):
+    def epoch(self):
         order = np.random.default_rng((7, self.epoch)).permutation(len(self.ids))
         while self.position < self.steps_per_epoch:
             idx = order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
@@ -109,7 +109,7 @@ def _fit(tmp_path, callbacks=(), epochs=4):
         return {"score": value}
 
     with train.mesh_context(mesh, cfg.rules):
-        batch = next(ArrayBatches(100, 16).epoch_batches())
+        batch = next(ArrayBatches(100, 16).epoch())
         compiled = train.compile_train_step(step, mesh, state, batch, context)
         return train.fit(
             run_dir=tmp_path, cfg=train.LoopConfig(epochs=epochs, select_metric="score", progress=False,

@@ -24,7 +24,7 @@ from jaxrec.cf.objective import make_loss_fn, normalize, score_setup
 from jaxrec.metrics import evaluate_full_ranking
 from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph
 
-__all__ = ["load_dataset", "run"]
+__all__ = ["CFSetup", "build", "load_dataset", "run"]
 
 
 def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
@@ -56,10 +56,27 @@ def _union(*parts: data_lib.Interactions) -> data_lib.Interactions:
                                  np.concatenate([p.items for p in parts]))
 
 
-def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
-    """Trains and evaluates ``cfg`` in ``run_dir``; returns the results dict (also results.json)."""
-    run_dir = Path(run_dir)
-    dataset = load_dataset(cfg)
+@dataclasses.dataclass
+class CFSetup:
+    """Everything a CF run (or a benchmark) needs, built under the mesh."""
+
+    cfg: CFExperiment
+    dataset: data_lib.CFDataset
+    mesh: jax.sharding.Mesh
+    state: train.TrainState
+    train_step: Any
+    batches: data_lib.InteractionBatches
+    context: dict[str, Any]
+    evaluate_valid: Any
+    evaluate_test: Any
+
+
+def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None) -> CFSetup:
+    """Loads data (unless given), initialises the sharded state and compiles the step.
+
+    Call the returned step and evaluators inside ``train.mesh_context(setup.mesh, cfg.mesh.rules)``.
+    """
+    dataset = load_dataset(cfg) if dataset is None else dataset
     mesh = train.make_mesh(cfg.mesh)
     batches = data_lib.InteractionBatches(
         dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
@@ -78,48 +95,59 @@ def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[
                 dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items))
         step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items),
                                      schedule=train.make_schedule(cfg.optimizer, total_steps))
-        example = next(iter(data_lib.InteractionBatches(
-            dataset.train.users[:1], dataset.train.items[:1], batches.local_batch_size, seed=0).epoch_batches()))
+        example = batches.batch(0, 0)
         compiled = train.compile_train_step(step, mesh, state, example, context)
 
-        @jax.jit
-        def embed(state: train.TrainState, graph: Any):
-            model = nnx.merge(graphdef, state.params, state.model_state)
-            users, items = model.embed(graph)
-            return (normalize(users), normalize(items)) if cosine else (users, items)
+    @jax.jit
+    def embed(state: train.TrainState, graph: Any):
+        model = nnx.merge(graphdef, state.params, state.model_state)
+        users, items = model.embed(graph)
+        return (normalize(users), normalize(items)) if cosine else (users, items)
 
-        @jax.jit
-        def scores(user_emb: jax.Array, item_emb: jax.Array, user_ids: jax.Array) -> jax.Array:
-            return user_emb[user_ids] @ item_emb.T
+    @jax.jit
+    def scores(user_emb: jax.Array, item_emb: jax.Array, user_ids: jax.Array) -> jax.Array:
+        return user_emb[user_ids] @ item_emb.T
 
-        def evaluator(target: data_lib.Interactions, exclude: data_lib.Interactions):
-            test_csr = data_lib.csr(target, dataset.num_users)
-            exclude_csr = data_lib.csr(exclude, dataset.num_users)
-            users = np.flatnonzero(np.diff(test_csr[0]) > 0).astype(np.int32)
+    def evaluator(target: data_lib.Interactions | None, exclude: data_lib.Interactions):
+        if target is None or len(target.users) == 0:
+            return None
+        test_csr = data_lib.csr(target, dataset.num_users)
+        exclude_csr = data_lib.csr(exclude, dataset.num_users)
+        users = np.flatnonzero(np.diff(test_csr[0]) > 0).astype(np.int32)
 
-            def evaluate(state: train.TrainState) -> dict[str, float]:
-                user_emb, item_emb = embed(state, context.get("graph"))
-                return evaluate_full_ranking(
-                    functools.partial(scores, user_emb, item_emb), users, exclude_csr, test_csr,
-                    dataset.num_items, ks=cfg.eval.ks, batch_size=cfg.eval.batch_size)
-            return evaluate
+        def evaluate(state: train.TrainState) -> dict[str, float]:
+            user_emb, item_emb = embed(state, context.get("graph"))
+            return evaluate_full_ranking(
+                functools.partial(scores, user_emb, item_emb), users, exclude_csr, test_csr,
+                dataset.num_items, ks=cfg.eval.ks, batch_size=cfg.eval.batch_size)
+        return evaluate
 
-        has_valid = dataset.valid is not None and len(dataset.valid.users) > 0
-        test_exclude = _union(dataset.train, dataset.valid) if (
-            has_valid and cfg.eval.mask_valid_items_at_test) else dataset.train
+    has_valid = dataset.valid is not None and len(dataset.valid.users) > 0
+    test_exclude = _union(dataset.train, dataset.valid) if (
+        has_valid and cfg.eval.mask_valid_items_at_test) else dataset.train
+    return CFSetup(cfg, dataset, mesh, state, compiled, batches, context,
+                   evaluator(dataset.valid, dataset.train), evaluator(dataset.test, test_exclude))
+
+
+def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
+    """Trains and evaluates ``cfg`` in ``run_dir``; returns the results dict (also results.json)."""
+    run_dir = Path(run_dir)
+    setup = build(cfg)
+    dataset = setup.dataset
+    with train.mesh_context(setup.mesh, cfg.mesh.rules):
         result = train.fit(
-            run_dir=run_dir, cfg=cfg.loop, mesh=mesh, state=state, train_step=compiled,
-            batches=batches, context=context, seed=cfg.seed,
-            evaluate=evaluator(dataset.valid, dataset.train) if has_valid else None,
-            test=evaluator(dataset.test, test_exclude), resume=resume,
-            examples_per_step=cfg.batch_size)
-
+            run_dir=run_dir, cfg=cfg.loop, mesh=setup.mesh, state=setup.state,
+            train_step=setup.train_step, batches=setup.batches, context=setup.context,
+            seed=cfg.seed, evaluate=setup.evaluate_valid, test=setup.evaluate_test,
+            resume=resume, examples_per_step=cfg.batch_size)
     summary = {
         "name": cfg.name,
         "dataset": {"source": cfg.data.source, "path": cfg.data.path, "users": dataset.num_users,
                     "items": dataset.num_items, "train": len(dataset.train.users),
-                    "valid": len(dataset.valid.users) if has_valid else 0, "test": len(dataset.test.users)},
+                    "valid": 0 if dataset.valid is None else len(dataset.valid.users),
+                    "test": len(dataset.test.users)},
         "best_valid": result.best_valid,
+        "best_step": result.best_step,
         "test": result.test,
         "seconds_per_epoch": result.seconds_per_epoch,
         "stopped_early": result.stopped_early,

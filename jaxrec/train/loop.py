@@ -61,7 +61,7 @@ class BatchSource(Protocol):
 
     steps_per_epoch: int
 
-    def epoch_batches(self) -> Iterator[dict[str, np.ndarray]]:
+    def epoch(self) -> Iterator[dict[str, np.ndarray]]:
         """Yields the rest of the current epoch, then advances to the next epoch."""
 
     def get_state(self) -> dict[str, Any]: ...
@@ -73,6 +73,7 @@ class BatchSource(Protocol):
 class FitResult:
     state: TrainState
     best_valid: dict[str, float]
+    best_step: int | None
     test: dict[str, float]
     history: list[dict[str, Any]]
     seconds_per_epoch: float
@@ -163,7 +164,7 @@ def fit(
             epoch = loop["epoch"]
             start = time.perf_counter()
             first_step = host_step = int(state.step)
-            for local_batch in batches.epoch_batches():
+            for local_batch in batches.epoch():
                 state, metrics = train_step(state, place_batch(mesh, local_batch), key, context)
                 pending.append(metrics)
                 host_step += 1
@@ -222,6 +223,7 @@ def fit(
     result = FitResult(
         state=state,
         best_valid={k: v for k, v in best_valid.items() if k not in ("step", "split", "epoch")},
+        best_step=loop["best_step"],
         test=test_metrics,
         history=log.records,
         seconds_per_epoch=loop["train_seconds"] / timed,
@@ -230,7 +232,7 @@ def fit(
     if lead:
         write_json_atomic(run_dir / "results.json", {
             "final_step": int(state.step),
-            "best_step": loop["best_step"],
+            "best_step": result.best_step,
             "select_metric": cfg.select_metric,
             "best_valid": result.best_valid,
             "test": result.test,
