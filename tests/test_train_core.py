@@ -45,10 +45,10 @@ class ArrayBatches:
         self.y = rng.normal(size=n).astype(np.float32)
         self.batch_size = batch_size
         self.steps_per_epoch = -(-n // batch_size)
-        self.epoch, self.position = 0, 0
+        self.epoch_index, self.position = 0, 0
 
     def epoch(self):
-        order = np.random.default_rng((7, self.epoch)).permutation(len(self.ids))
+        order = np.random.default_rng((7, self.epoch_index)).permutation(len(self.ids))
         while self.position < self.steps_per_epoch:
             idx = order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
             pad = self.batch_size - len(idx)
@@ -56,13 +56,13 @@ class ArrayBatches:
             idx = np.r_[idx, np.zeros(pad, idx.dtype)]
             self.position += 1
             yield {"ids": self.ids[idx], "y": self.y[idx], "mask": mask}
-        self.epoch, self.position = self.epoch + 1, 0
+        self.epoch_index, self.position = self.epoch_index + 1, 0
 
     def get_state(self):
-        return {"epoch": self.epoch, "position": self.position}
+        return {"epoch": self.epoch_index, "position": self.position}
 
     def set_state(self, state):
-        self.epoch, self.position = state["epoch"], state["position"]
+        self.epoch_index, self.position = state["epoch"], state["position"]
 
 
 def _setup(mesh_cfg: train.MeshConfig, devices):
