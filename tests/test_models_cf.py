@@ -76,7 +76,7 @@ def test_graph_dedup_degrees_and_weights():
 def test_graph_rejects_bad_ids():
     with pytest.raises(ValueError, match="items ids"):
         build_bipartite_graph(np.array([0]), np.array([5]), 1, 5)
-    with pytest.raises(ValueError, match="equal length"):
+    with pytest.raises(ValueError, match="differ in length"):
         build_bipartite_graph(np.array([0, 1]), np.array([0]), 2, 2)
 
 
@@ -92,7 +92,7 @@ def test_lightgcn_matches_dense_reference(num_layers):
     model = make_model(LightGCN, num_layers=num_layers)
     g = build_bipartite_graph(USERS, ITEMS, NUM_USERS, NUM_ITEMS)
     user_emb, item_emb = jax.jit(lambda m, g: m.embed(g))(model, g)
-    e0 = np.concatenate([np.asarray(model.user_embedding[...]), np.asarray(model.item_embedding[...])])
+    e0 = np.concatenate([model.user_embedding[...], model.item_embedding[...]])
     a_hat = dense_normalized_adjacency(USERS, ITEMS, NUM_USERS, NUM_ITEMS)
     layers, h = [e0], e0
     for _ in range(num_layers):

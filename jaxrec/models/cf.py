@@ -124,7 +124,7 @@ def build_bipartite_graph(
     users = np.asarray(users).reshape(-1)
     items = np.asarray(items).reshape(-1)
     if users.shape != items.shape:
-        raise ValueError(f"users and items must have equal length, got {users.shape} vs {items.shape}")
+        raise ValueError(f"users and items differ in length: {users.shape} vs {items.shape}")
     if not (np.issubdtype(users.dtype, np.integer) and np.issubdtype(items.dtype, np.integer)):
         raise ValueError(f"ids must be integers, got {users.dtype} and {items.dtype}")
     for name, ids, n in (("users", users, num_users), ("items", items, num_items)):
@@ -174,7 +174,7 @@ def _gather_edges(h: jax.Array, source: jax.Array) -> jax.Array:
 def lightgcn_propagate(
     graph: BipartiteGraph, user_emb: jax.Array, item_emb: jax.Array, *, num_layers: int
 ) -> tuple[jax.Array, jax.Array]:
-    """LightGCN readout ``E = (1 / (L + 1)) * sum_{k=0}^{L} Â^k E^(0)`` with ``Â = D^{-1/2}AD^{-1/2}``.
+    """LightGCN readout ``E = 1/(L+1) * sum_{k=0..L} Â^k E^(0)`` with ``Â = D^{-1/2} A D^{-1/2}``.
 
     Args:
       graph: graph with ``graph.num_users == U`` and ``graph.num_items == I``.
