@@ -186,6 +186,7 @@ if __name__ == "__main__":
         )
         print(
             f"torch MF {name}: U={U} I={I} B=1024 N=256 d=64 threads={int(r['threads'])} "
-            f"step {r['median_step_s'] * 1e3:.1f} ms (sampling {r['median_sample_s'] * 1e3:.1f} ms), "
+            f"step {r['median_step_s'] * 1e3:.1f} ms "
+            f"(sampling {r['median_sample_s'] * 1e3:.1f} ms), "
             f"{r['interactions_per_s']:.0f} interactions/s, loss {r['final_loss']:.4f}"
         )
