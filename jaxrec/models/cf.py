@@ -16,7 +16,9 @@ no mesh raises ``An auto mesh context or metadata is required``::
     with jax.set_mesh(mesh), nnx.logical_axis_rules(rules):
         model = MF(cfg, rngs=nnx.Rngs(0))
 
-For a single device use a 1-device mesh whose axis names cover the rules' targets.
+For a single device use a 1-device mesh whose axis names cover the rules' targets. (The global
+opt-out ``flax.config.update("flax_always_shard_variable", False)`` keeps the annotations as
+metadata only and needs no mesh.)
 
 Scoring. A sampled-softmax step needs ``s = scale * cos(u_b, v_bk)`` for ``[B, K]`` pairs. The
 ``[B, K, d]`` gather of item rows is inherent; :func:`score_pairs` then computes cosines as
