@@ -115,7 +115,7 @@ def test_lightgcn_gradients_finite_and_graph_required():
         u, i = nnx.merge(graphdef, params).embed(g)
         return jnp.sum(score_pairs(u[:, None, :], i[None, :, :]))
 
-    grads = jax.grad(loss)(params)
+    grads = jax.jit(jax.grad(loss))(params)
     for leaf in jax.tree.leaves(grads):
         assert np.all(np.isfinite(leaf))
     with pytest.raises(ValueError, match="BipartiteGraph"):
@@ -143,7 +143,7 @@ def test_mf_gradients_touch_gathered_rows_only():
         v = gather_rows(i_tab, items)
         return jnp.sum(score_pairs(u, v, kind="cosine", scale=0.5) ** 2)
 
-    grads = nnx.to_pure_dict(jax.grad(loss)(params))
+    grads = nnx.to_pure_dict(jax.jit(jax.grad(loss))(params))
     user_rows = np.abs(grads["user_embedding"]).sum(1) > 0
     item_rows = np.abs(grads["item_embedding"]).sum(1) > 0
     np.testing.assert_array_equal(user_rows, [True, False, True, False])
@@ -156,14 +156,14 @@ def test_score_pairs_cosine_and_dot():
     u = jax.random.normal(key_u, (6, 1, 8)) * jnp.logspace(-3, 3, 6)[:, None, None]
     v = jax.random.normal(key_v, (6, 7, 8)) * 50.0
     v = v.at[0, 0].set(0.0)  # zero vector: score 0, gradient finite
-    s = score_pairs(u, v, kind="cosine", scale=0.5)
+    s = jax.jit(lambda u, v: score_pairs(u, v, kind="cosine", scale=0.5))(u, v)
     assert s.shape == (6, 7)
     assert np.all(np.abs(s) <= 0.5 + 1e-6)
     ref = 0.5 * jnp.sum(l2_normalize(u) * l2_normalize(v), -1)
     np.testing.assert_allclose(s, ref, rtol=1e-5, atol=1e-6)
     assert s[0, 0] == 0.0
     np.testing.assert_allclose(score_pairs(u, u, kind="cosine", scale=2.0), 2.0, rtol=1e-5)
-    g = jax.grad(lambda v: score_pairs(u, v).sum())(v)
+    g = jax.jit(jax.grad(lambda v: score_pairs(u, v).sum()))(v)
     assert np.all(np.isfinite(g))
     np.testing.assert_allclose(
         score_pairs(u, v, kind="dot", scale=3.0), 3.0 * jnp.sum(u * v, -1), rtol=1e-5, atol=1e-5
