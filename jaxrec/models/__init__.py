@@ -1,0 +1,29 @@
+"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`."""
+
+from jaxrec.models.cf import (
+    MF,
+    BipartiteGraph,
+    CFModelConfig,
+    LightGCN,
+    build_bipartite_graph,
+    full_scores,
+    gather_rows,
+    graph_conv,
+    l2_normalize,
+    lightgcn_propagate,
+    score_pairs,
+)
+
+__all__ = [
+    "MF",
+    "BipartiteGraph",
+    "CFModelConfig",
+    "LightGCN",
+    "build_bipartite_graph",
+    "full_scores",
+    "gather_rows",
+    "graph_conv",
+    "l2_normalize",
+    "lightgcn_propagate",
+    "score_pairs",
+]
