@@ -80,6 +80,8 @@ class LossConfig:
     sampler: "exclude_positives" (uniform over items the user has not interacted with, as the
       authors' sampler) or "uniform" (all items, cheaper ablation).
     bpr_normalize: BPR on cosine scores instead of the paper's plain inner product.
+    scoring: how the B x (1+N) scores are computed (same values): "gather" item rows, "full"
+      B x I score matrix then pick columns, or "auto" (full when I < d (1 + N)).
     """
 
     name: str = "psl"
@@ -92,6 +94,7 @@ class LossConfig:
     num_negatives: int = 1000
     sampler: str = "exclude_positives"
     bpr_normalize: bool = False
+    scoring: str = "auto"
 
     def __post_init__(self) -> None:
         if self.name not in LOSSES:
@@ -102,6 +105,8 @@ class LossConfig:
             raise ValueError(f"need temperature > 0 and num_negatives >= 1, got {self.temperature=}, {self.num_negatives=}")
         if self.sampler not in ("exclude_positives", "uniform"):
             raise ValueError(f"loss.sampler must be exclude_positives or uniform, got {self.sampler=}")
+        if self.scoring not in ("auto", "gather", "full"):
+            raise ValueError(f"loss.scoring must be auto, gather or full, got {self.scoring=}")
         if self.temperature_placement not in ("outside", "inside"):
             raise ValueError(f"loss.temperature_placement must be outside or inside, got {self.temperature_placement=}")
 

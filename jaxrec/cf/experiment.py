@@ -20,9 +20,9 @@ from jaxrec import config as config_lib
 from jaxrec import data as data_lib
 from jaxrec import train
 from jaxrec.cf.config import CFExperiment
-from jaxrec.cf.objective import make_loss_fn, normalize, score_setup
+from jaxrec.cf.objective import make_loss_fn, score_setup
 from jaxrec.metrics import evaluate_full_ranking
-from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph
+from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph, l2_normalize
 
 __all__ = ["CFSetup", "build", "load_dataset", "run"]
 
@@ -93,7 +93,7 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None) -> CFSet
         if cfg.model.backbone == "lightgcn":
             context["graph"] = jax.tree.map(put, build_bipartite_graph(
                 dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items))
-        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items),
+        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items, cfg.model.dim),
                                      schedule=train.make_schedule(cfg.optimizer, total_steps))
         example = batches.batch(0, 0)
         compiled = train.compile_train_step(step, mesh, state, example, context)
@@ -102,7 +102,7 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None) -> CFSet
     def embed(state: train.TrainState, graph: Any):
         model = nnx.merge(graphdef, state.params, state.model_state)
         users, items = model.embed(graph)
-        return (normalize(users), normalize(items)) if cosine else (users, items)
+        return (l2_normalize(users), l2_normalize(items)) if cosine else (users, items)
 
     @jax.jit
     def scores(user_emb: jax.Array, item_emb: jax.Array, user_ids: jax.Array) -> jax.Array:

@@ -42,6 +42,8 @@ import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
+from jaxrec.models.sharding import take_rows
+
 ScoreKind = Literal["cosine", "dot"]
 
 _EPS = 1e-12  # as torch.nn.functional.normalize: x / max(|x|, eps)
@@ -158,19 +160,10 @@ def graph_conv(graph: BipartiteGraph, h: jax.Array) -> jax.Array:
     Returns:
       ``[num_users + num_items, d]``; row n is ``sum_{e: target_e = n} weight_e * h[source_e]``.
     """
-    messages = _gather_edges(h, jnp.asarray(graph.source)) * graph.weight.astype(h.dtype)[:, None]
+    messages = take_rows(h, jnp.asarray(graph.source)) * graph.weight.astype(h.dtype)[:, None]
     return jax.ops.segment_sum(
         messages, graph.target, num_segments=graph.num_nodes, indices_are_sorted=True
     )
-
-
-def _gather_edges(h: jax.Array, source: jax.Array) -> jax.Array:
-    """``h[source]``; under an Explicit mesh the ``[E, d]`` result follows the edges' sharding."""
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
-        return h[source]
-    edge_spec = jax.typeof(source).sharding.spec
-    return h.at[source].get(out_sharding=jax.P(*edge_spec, None))
 
 
 def lightgcn_propagate(
@@ -259,27 +252,10 @@ def _inv_norm(x: jax.Array, *, axis: int, eps: float) -> jax.Array:
     return jax.lax.rsqrt(jnp.maximum(sq, eps * eps))
 
 
-def gather_rows(
-    table: jax.Array,
-    ids: ArrayLike,
-    *,
-    normalize: bool = False,
-    out_sharding: jax.sharding.PartitionSpec | jax.sharding.NamedSharding | None = None,
-) -> jax.Array:
-    """Rows ``table[ids]``, optionally L2-normalised after the gather (cost ∝ ``ids.size``).
-
-    Args:
-      table: ``[R, d]`` embedding table.
-      ids: integer ids of any shape ``[...]``.
-      normalize: L2-normalise the gathered rows.
-      out_sharding: sharding of the ``[..., d]`` result; required for a row-sharded table under
-        an Explicit mesh (e.g. ``P("data", None, None)``), optional otherwise.
-
-    Returns:
-      ``[..., d]`` rows.
-    """
-    ids = jnp.asarray(ids)
-    rows = table[ids] if out_sharding is None else table.at[ids].get(out_sharding=out_sharding)
+def gather_rows(table: jax.Array, ids: ArrayLike, *, normalize: bool = False) -> jax.Array:
+    """Rows ``table[ids]`` (``[..., d]``), optionally L2-normalised after the gather (cost ∝
+    ``ids.size``); sharding-aware as :func:`jaxrec.models.sharding.take_rows`."""
+    rows = take_rows(table, jnp.asarray(ids))
     return l2_normalize(rows) if normalize else rows
 
 
