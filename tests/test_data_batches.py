@@ -69,7 +69,7 @@ def test_resume_yields_identical_batches():
     while resumed.get_state()["epoch"] < 3:
         seen.extend(resumed.epoch())
     assert len(seen) == len(stream)
-    for got, want in zip(seen, stream):
+    for got, want in zip(seen, stream, strict=True):
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
 
@@ -86,10 +86,14 @@ def test_process_slices_partition_the_global_batch():
         InteractionBatches(*_data(), batch_size=12, seed=2, process_index=p, process_count=3)
         for p in range(3)
     ]
-    for global_batch, *locals_ in itertools.zip_longest(global_it.epoch(), *[i.epoch() for i in local_its]):
+    for global_batch, *locals_ in itertools.zip_longest(
+        global_it.epoch(), *[i.epoch() for i in local_its]
+    ):
         assert all(b["items"].shape == (4,) for b in locals_)
         for key in ("users", "items", "mask"):
-            np.testing.assert_array_equal(np.concatenate([b[key] for b in locals_]), global_batch[key])
+            np.testing.assert_array_equal(
+                np.concatenate([b[key] for b in locals_]), global_batch[key]
+            )
 
 
 def test_invalid_arguments():

@@ -46,7 +46,7 @@ def test_split_validation_properties():
     split = split_validation(dataset, fraction=0.1, seed=3)
     train, valid = split.train, split.valid
     assert split.test is dataset.test and len(train) + len(valid) == len(dataset.train)
-    pairs = lambda x: set(zip(x.users.tolist(), x.items.tolist()))  # noqa: E731
+    pairs = lambda x: set(zip(x.users.tolist(), x.items.tolist(), strict=True))  # noqa: E731
     assert not pairs(train) & pairs(valid)
     assert pairs(train) | pairs(valid) == pairs(dataset.train)
     degrees = np.bincount(dataset.train.users, minlength=dataset.num_users)

@@ -35,8 +35,10 @@ def test_real_health_counts_match_spec(shared_data):
     assert dataset.train.users.dtype == np.int32 and dataset.test.items.dtype == np.int32
     # Every user appears in both splits; test and train are disjoint per user.
     assert np.unique(dataset.train.users).size == np.unique(dataset.test.users).size == 1974
-    train_pairs = set(zip(dataset.train.users.tolist(), dataset.train.items.tolist()))
-    assert not train_pairs & set(zip(dataset.test.users.tolist(), dataset.test.items.tolist()))
+    train_pairs = set(zip(dataset.train.users.tolist(), dataset.train.items.tolist(), strict=True))
+    assert not train_pairs & set(
+        zip(dataset.test.users.tolist(), dataset.test.items.tolist(), strict=True)
+    )
 
 
 def test_directory_without_summary_infers_counts(tmp_path):
@@ -112,12 +114,16 @@ def test_wrong_header_and_empty_file(tmp_path):
 def test_ids_out_of_declared_range_and_count_mismatch(tmp_path):
     summary = "Number of users: 2\nNumber of items: 3\n"
     folder = _write_ir(tmp_path / "a", "0\t1\n1\t2\n", "1\t3\n", summary)
-    with pytest.raises(DataFormatError, match=r"test.tsv:2: item_procid id 3 out of range.*\[0, 3\)"):
+    with pytest.raises(
+        DataFormatError, match=r"test.tsv:2: item_procid id 3 out of range.*\[0, 3\)"
+    ):
         load_ir_benchmark(folder)
     folder = _write_ir(tmp_path / "b", "0\t1\n2\t0\n", "1\t0\n", summary)
     with pytest.raises(DataFormatError, match=r"train.tsv:3: user_procid id 2 out of range"):
         load_ir_benchmark(folder)
-    folder = _write_ir(tmp_path / "c", "0\t1\n", "1\t0\n", summary + "Number of test interactions: 5\n")
+    folder = _write_ir(
+        tmp_path / "c", "0\t1\n", "1\t0\n", summary + "Number of test interactions: 5\n"
+    )
     with pytest.raises(DataFormatError, match=r"test.tsv: 1 interactions, but .* declares 5"):
         load_ir_benchmark(folder)
     (folder / "summary.txt").write_text("Number of users: 2\n")
@@ -135,7 +141,9 @@ def test_lightgcn_round_trip(tmp_path):
     loaded = load_lightgcn(tmp_path / "toy")
     assert (loaded.name, loaded.num_users, loaded.num_items) == ("toy", 4, 7)
     for split in ("train", "test"):
-        for got, want in zip(csr(getattr(loaded, split), 4), csr(getattr(dataset, split), 4)):
+        for got, want in zip(
+            csr(getattr(loaded, split), 4), csr(getattr(dataset, split), 4), strict=True
+        ):
             np.testing.assert_array_equal(got, want)
 
 

@@ -46,12 +46,16 @@ def test_uniform_over_non_positives():
     indptr, indices = csr(Interactions(np.zeros(7, int), positives), 1)
     draws = 60_000
     neg = np.asarray(
-        sample_negatives(jax.random.key(1), np.zeros(1, np.int32), draws, indptr, indices, num_items)
+        sample_negatives(
+            jax.random.key(1), np.zeros(1, np.int32), draws, indptr, indices, num_items
+        )
     )
     counts = np.bincount(neg.ravel(), minlength=num_items)
     assert counts[positives].sum() == 0
     expected = draws / (num_items - positives.size)
-    chi2 = ((counts[np.setdiff1d(np.arange(num_items), positives)] - expected) ** 2 / expected).sum()
+    chi2 = (
+        (counts[np.setdiff1d(np.arange(num_items), positives)] - expected) ** 2 / expected
+    ).sum()
     assert chi2 < 25.0  # 4 dof; P(chi2 > 25) ~ 5e-5, a one-item bias of 5% gives ~150
 
 
@@ -61,7 +65,9 @@ def test_jit_deterministic_and_key_dependent():
     step = jax.jit(lambda key, u: sample_negatives(key, u, 8, indptr, indices, 50))
     a = step(jax.random.key(7), users)
     np.testing.assert_array_equal(a, step(jax.random.key(7), users))
-    np.testing.assert_array_equal(a, sample_negatives(jax.random.key(7), users, 8, indptr, indices, 50))
+    np.testing.assert_array_equal(
+        a, sample_negatives(jax.random.key(7), users, 8, indptr, indices, 50)
+    )
     assert not np.array_equal(a, step(jax.random.key(8), users))
 
 

@@ -33,7 +33,9 @@ def test_shapes_counts_and_determinism():
     again = synthetic_interactions(num_users=300, num_items=200, dim=8, interactions_per_user=20)
     np.testing.assert_array_equal(again.dataset.test.items, d.test.items)
     np.testing.assert_array_equal(again.user_factors, data.user_factors)
-    other = synthetic_interactions(num_users=300, num_items=200, dim=8, interactions_per_user=20, seed=1)
+    other = synthetic_interactions(
+        num_users=300, num_items=200, dim=8, interactions_per_user=20, seed=1
+    )
     assert not np.array_equal(other.dataset.test.items, d.test.items)
 
 

@@ -52,7 +52,9 @@ class InteractionBatches:
         """
         users, items = np.asarray(users), np.asarray(items)
         if users.ndim != 1 or users.shape != items.shape:
-            raise ValueError(f"users {users.shape} and items {items.shape} must be equal-length 1-D")
+            raise ValueError(
+                f"users {users.shape} and items {items.shape} must be equal-length 1-D"
+            )
         if batch_size <= 0 or batch_size % process_count:
             raise ValueError(
                 f"batch_size {batch_size} must be a positive multiple of process_count "

@@ -96,7 +96,9 @@ def csr(interactions: Interactions, num_users: int) -> tuple[np.ndarray, np.ndar
     """
     users, items = interactions.users, interactions.items
     if len(interactions) and users.max() >= num_users:
-        raise ValueError(f"csr: user id {int(users.max())} is out of range for num_users={num_users}")
+        raise ValueError(
+            f"csr: user id {int(users.max())} is out of range for num_users={num_users}"
+        )
     order = np.lexsort((items, users))
     users, items = users[order], items[order]
     keep = np.ones(users.shape[0], dtype=bool)

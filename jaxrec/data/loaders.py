@@ -94,7 +94,7 @@ def _parse_tsv(source: str, text: str) -> tuple[np.ndarray, np.ndarray]:
                     f"{source}:{number}: {len(fields)} tab-separated fields, expected 2 "
                     f"(user_procid, item_procid): {line!r}"
                 )
-            for name, value in zip(_TSV_HEADER, fields):
+            for name, value in zip(_TSV_HEADER, fields, strict=True):
                 if not _INT.match(value):
                     raise DataFormatError(f"{source}:{number}: {name} {value!r} is not an integer")
         raise DataFormatError(f"{source}: ids do not fit in int64")
@@ -128,7 +128,9 @@ def _read_ir_files(path: Path) -> dict[str, tuple[str, str]]:
             raise FileNotFoundError(f"{path}: missing {', '.join(missing)}")
         return {name: (str(p), _decode(str(p), p.read_bytes())) for name, p in found.items()}
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file or directory (expected proc.zip or a folder)")
+        raise FileNotFoundError(
+            f"{path}: no such file or directory (expected proc.zip or a folder)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}
@@ -204,7 +206,7 @@ def _parse_adjacency(source: str, text: str) -> tuple[Interactions, int]:
     try:
         flat = np.array([value for t in tokens for value in t], dtype=np.int64)
     except ValueError:
-        for (number, _), fields in zip(lines, tokens):
+        for (number, _), fields in zip(lines, tokens, strict=True):
             for value in fields:
                 if not _INT.match(value):
                     raise DataFormatError(
@@ -243,7 +245,9 @@ def load_lightgcn(directory: str | os.PathLike[str], name: str | None = None) ->
         file = directory / f"{split}.txt"
         if not file.is_file():
             raise FileNotFoundError(f"{file}: no such file (LightGCN format needs {split}.txt)")
-        splits[split], users_bound = _parse_adjacency(str(file), _decode(str(file), file.read_bytes()))
+        splits[split], users_bound = _parse_adjacency(
+            str(file), _decode(str(file), file.read_bytes())
+        )
         max_users.append(users_bound)
     num_items = max((int(s.items.max()) + 1 if len(s) else 0) for s in splits.values())
     return CFDataset(

@@ -29,7 +29,9 @@ class SyntheticCF:
 
     def logits(self, users: np.ndarray) -> np.ndarray:
         """float32 [len(users), I] planted sampling logits ``(u . v) / temperature + bias``."""
-        return _logits(self.user_factors[users], self.item_factors, self.item_bias, self.temperature)
+        return _logits(
+            self.user_factors[users], self.item_factors, self.item_bias, self.temperature
+        )
 
 
 def _logits(

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-_INSTALL_HINT = "the TFDS input path needs tensorflow-datasets and grain: pip install 'jaxrec[tfds]'"
+_INSTALL_HINT = (
+    "the TFDS input path needs tensorflow-datasets and grain: pip install 'jaxrec[tfds]'"
+)
 
 
 def _import_grain() -> Any:
