@@ -92,6 +92,7 @@ def test_bad_zip(tmp_path):
         ("0\t1\n1\tx7\n", r"train.tsv:3: item_procid 'x7' is not an integer"),
         ("0\t1\n1.5\t2\n", r"train.tsv:3: user_procid '1.5' is not an integer"),
         ("0\t1\n\n-1\t2\n", r"train.tsv:4: user_procid id -1 out of range"),
+        ("0\t1\n1\t2 # note\n", r"train.tsv:3: item_procid '2 # note' is not an integer"),
         ("", r"train.tsv: no interactions after the header"),
     ],
 )
@@ -152,8 +153,10 @@ def test_lightgcn_round_trip(tmp_path):
     [
         ("", r"train.txt: empty file"),
         ("0 1 2\n1 3 b\n", r"train.txt:2: 'b' is not an integer id"),
-        ("0 1 2\n\n1 -3\n", r"train.txt:3: item id -3 out of range"),
+        ("0 1 2\n\n1 -3\n", r"train.txt:3: item id -3 out of range, expected in \[0, 2147483648\)"),
         ("-1 2\n", r"train.txt:1: user id -1 out of range"),
+        ("0 1\n1 2147483648\n", r"train.txt:2: item id 2147483648 out of range"),
+        ("0 1\n1 99999999999999999999\n", r"train.txt: ids do not fit in int64"),
     ],
 )
 def test_lightgcn_errors(tmp_path, content, message):

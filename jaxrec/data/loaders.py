@@ -29,6 +29,7 @@ import numpy as np
 from jaxrec.data.interactions import CFDataset, Interactions, csr
 
 _TSV_HEADER = ("user_procid", "item_procid")
+_INT32_LIMIT = int(np.iinfo(np.int32).max) + 1
 _INT = re.compile(r"\s*[+-]?\d+\s*\Z")
 
 
@@ -53,13 +54,14 @@ def _decode(source: str, data: bytes) -> str:
 
 
 def _check_range(source: str, kind: str, ids: np.ndarray, lines: np.ndarray, limit: int | None):
-    """Raises on the first negative id or id >= limit, naming its line."""
-    bad = ids < 0 if limit is None else (ids < 0) | (ids >= limit)
+    """Raises on the first id outside [0, limit) (limit None: the int32 range), naming its line."""
+    limit = _INT32_LIMIT if limit is None else limit
+    bad = (ids < 0) | (ids >= limit)
     if bad.any():
         k = int(np.argmax(bad))
-        expected = ">= 0" if limit is None else f"in [0, {limit})"
         raise DataFormatError(
-            f"{source}:{int(lines[k])}: {kind} id {int(ids[k])} out of range, expected {expected}"
+            f"{source}:{int(lines[k])}: {kind} id {int(ids[k])} out of range, expected in "
+            f"[0, {limit})"
         )
 
 
@@ -83,7 +85,7 @@ def _parse_tsv(source: str, text: str) -> tuple[np.ndarray, np.ndarray]:
     if not body.strip():
         raise DataFormatError(f"{source}: no interactions after the header")
     try:
-        rows = np.loadtxt(io.StringIO(body), dtype=np.int64, delimiter="\t", ndmin=2)
+        rows = np.loadtxt(io.StringIO(body), dtype=np.int64, delimiter="\t", comments=None, ndmin=2)
     except ValueError:
         rows = None
     if rows is None or rows.shape[1] != 2:
@@ -205,14 +207,14 @@ def _parse_adjacency(source: str, text: str) -> tuple[Interactions, int]:
     lengths = np.array([len(t) for t in tokens])
     try:
         flat = np.array([value for t in tokens for value in t], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         for (number, _), fields in zip(lines, tokens, strict=True):
             for value in fields:
                 if not _INT.match(value):
                     raise DataFormatError(
                         f"{source}:{number}: {value!r} is not an integer id"
                     ) from None
-        raise
+        raise DataFormatError(f"{source}: ids do not fit in int64") from None
     starts = np.cumsum(lengths) - lengths
     numbers = np.array([number for number, _ in lines])
     uids = flat[starts]
@@ -237,7 +239,7 @@ def load_lightgcn(directory: str | os.PathLike[str], name: str | None = None) ->
 
     Raises:
         FileNotFoundError: a file is missing.
-        DataFormatError: empty file, non-integer token or negative id.
+        DataFormatError: empty file, non-integer token, or id negative or beyond int32.
     """
     directory = Path(directory)
     splits, max_users = {}, []
