@@ -1,5 +1,9 @@
 """Interactions/CFDataset validation, csr and the per-user validation split."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -71,3 +75,11 @@ def test_split_validation_is_uniform_within_user():
     for seed in range(2000):
         counts[split_validation(dataset, seed=seed).valid.items] += 1
     assert counts.sum() == 2000 and np.all(np.abs(counts - 200) < 60)
+
+
+def test_package_import_needs_no_optional_extra():
+    code = (
+        "import sys, jaxrec.data; "
+        "assert not {'grain', 'tensorflow_datasets', 'tensorflow'} & set(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -10,7 +10,7 @@ tfds = pytest.importorskip(
 )
 pytest.importorskip("grain", reason="optional extra: pip install 'jaxrec[tfds]'")
 
-from jaxrec.data import tfds_source  # noqa: E402
+from jaxrec.data import interaction_dataset, tfds_interaction_dataset  # noqa: E402
 
 NUM = 120
 USERS = np.arange(NUM) % 13
@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory):
 
 
 def _dataset(data_dir, batch_size=16, **kwargs):
-    return tfds_source.tfds_interaction_dataset(
+    return tfds_interaction_dataset(
         "jaxrec_toy_interactions",
         data_dir=data_dir,
         split="train",
@@ -91,10 +91,10 @@ def test_process_shards_are_disjoint_and_equal_sized(data_dir):
     everything = np.concatenate([b["items"] for batches in shards for b in batches])
     assert np.unique(everything).size == everything.size == 108
     with pytest.raises(ValueError, match="multiple of process_count 3"):
-        tfds_source.interaction_dataset(list(range(10)), 16, 0, process_index=0, process_count=3)
+        interaction_dataset(list(range(10)), 16, 0, process_index=0, process_count=3)
 
 
 def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "grain", None)
     with pytest.raises(ImportError, match=r"pip install 'jaxrec\[tfds\]'"):
-        tfds_source.interaction_dataset([], 4, 0)
+        interaction_dataset([], 4, 0)

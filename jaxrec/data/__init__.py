@@ -1,7 +1,7 @@
 """Collaborative-filtering data: file formats -> numpy, splits, samplers, batch iterators.
 
-The optional TFDS/grain input path lives in ``jaxrec.data.tfds_source`` (``pip install
-'jaxrec[tfds]'``) and is not imported here.
+The TFDS/grain input path (``interaction_dataset``, ``tfds_interaction_dataset``) needs the
+optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only when called.
 """
 
 from jaxrec.data.batches import InteractionBatches
@@ -9,6 +9,7 @@ from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validat
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
+from jaxrec.data.tfds_source import interaction_dataset, tfds_interaction_dataset
 
 __all__ = [
     "CFDataset",
@@ -17,11 +18,13 @@ __all__ = [
     "Interactions",
     "SyntheticCF",
     "csr",
+    "interaction_dataset",
     "load_ir_benchmark",
     "load_lightgcn",
     "sample_negatives",
     "split_validation",
     "synthetic_interactions",
+    "tfds_interaction_dataset",
     "uniform_negatives",
     "write_lightgcn",
 ]
