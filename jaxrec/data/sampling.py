@@ -36,7 +36,7 @@ def sample_negatives(
 
     Args:
         key: PRNG key.
-        users: int [B] user ids.
+        users: int [B] user ids in [0, U) (padding rows may use any valid id).
         num_negatives: negatives per user N (static).
         pos_indptr: int [U + 1] CSR row pointers of the training positives (``csr``).
         pos_indices: int32 [nnz] positives, sorted and unique within each user.
