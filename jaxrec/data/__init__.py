@@ -1,0 +1,30 @@
+"""Collaborative-filtering data: file formats -> numpy, splits, samplers, batch iterators.
+
+The TFDS/grain input path (``interaction_dataset``, ``tfds_interaction_dataset``) needs the
+optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only when called.
+"""
+
+from jaxrec.data.batches import InteractionBatches
+from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validation
+from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
+from jaxrec.data.sampling import sample_negatives, uniform_negatives
+from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
+from jaxrec.data.tfds_source import interaction_dataset, tfds_interaction_dataset
+
+__all__ = [
+    "CFDataset",
+    "DataFormatError",
+    "InteractionBatches",
+    "Interactions",
+    "SyntheticCF",
+    "csr",
+    "interaction_dataset",
+    "load_ir_benchmark",
+    "load_lightgcn",
+    "sample_negatives",
+    "split_validation",
+    "synthetic_interactions",
+    "tfds_interaction_dataset",
+    "uniform_negatives",
+    "write_lightgcn",
+]

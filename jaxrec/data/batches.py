@@ -1,0 +1,128 @@
+"""A deterministic, resumable, process-sharded epoch iterator over training interactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+class InteractionBatches:
+    """Shuffled fixed-size batches of (user, item) interactions, epoch after epoch.
+
+    Epoch e visits the interactions in the order ``np.random.default_rng((seed, e)).permutation``.
+    Every batch has the same shape so a jitted step never recompiles: without ``drop_remainder``
+    the last global batch is padded (user 0, item 0, ``mask`` False); with it, the incomplete
+    tail is skipped. Each process gets the contiguous slice ``[process_index * b, (process_index
+    + 1) * b)`` of every global batch, ``b = batch_size // process_count``, so the processes
+    together see each global batch exactly once.
+
+    The iterator's position is ``(epoch, step)``: the next batch to yield. Typical use::
+
+        for epoch in range(it.get_state()["epoch"], num_epochs):
+            for batch in it.epoch():
+                state = train_step(state, batch)
+                save(state, it.get_state())
+
+    ``set_state`` with a saved state makes ``epoch()`` continue with exactly the batches an
+    uninterrupted iterator would have yielded.
+    """
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        batch_size: int,
+        seed: int,
+        *,
+        drop_remainder: bool = False,
+        process_index: int = 0,
+        process_count: int = 1,
+    ) -> None:
+        """Creates the iterator at epoch 0, step 0.
+
+        Args:
+            users: int [n] user id of each training interaction.
+            items: int [n] item id of each training interaction.
+            batch_size: global batch size, a multiple of ``process_count``.
+            seed: shuffling seed, shared by all processes.
+            drop_remainder: skip the incomplete last batch instead of padding it.
+            process_index: this process's index in [0, process_count).
+            process_count: number of processes sharing each global batch.
+        """
+        users, items = np.asarray(users), np.asarray(items)
+        if users.ndim != 1 or users.shape != items.shape:
+            raise ValueError(
+                f"users {users.shape} and items {items.shape} must be equal-length 1-D"
+            )
+        if batch_size <= 0 or batch_size % process_count:
+            raise ValueError(
+                f"batch_size {batch_size} must be a positive multiple of process_count "
+                f"{process_count}"
+            )
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index {process_index} not in [0, {process_count})")
+        num = users.shape[0]
+        self._steps = num // batch_size if drop_remainder else -(-num // batch_size)
+        if self._steps == 0:
+            raise ValueError(f"{num} interactions give no batch of {batch_size} in an epoch")
+        self._users = users.astype(np.int32)
+        self._items = items.astype(np.int32)
+        self._batch_size = batch_size
+        self._seed = seed
+        self._local = batch_size // process_count
+        self._offset = process_index * self._local
+        self._epoch = 0
+        self._step = 0
+        self._order: tuple[int, np.ndarray] | None = None  # cached (epoch, permutation)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches per epoch (the same on every process)."""
+        return self._steps
+
+    def get_state(self) -> dict[str, int]:
+        """The position of the next batch: ``{"epoch": e, "step": s}``, plain ints."""
+        return {"epoch": self._epoch, "step": self._step}
+
+    def set_state(self, state: dict[str, int]) -> None:
+        """Moves to a position returned by :meth:`get_state`."""
+        epoch, step = int(state["epoch"]), int(state["step"])
+        if epoch < 0 or not 0 <= step < self._steps:
+            raise ValueError(f"state {state} out of range: step must be in [0, {self._steps})")
+        self._epoch, self._step = epoch, step
+
+    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
+        """This process's part of global batch ``step`` of ``epoch`` (no state change).
+
+        Returns:
+            ``{"users": int32 [b], "items": int32 [b], "mask": bool [b]}``,
+            ``b = batch_size // process_count``; ``mask`` is False on padding.
+        """
+        if self._order is None or self._order[0] != epoch:
+            order = np.random.default_rng((self._seed, epoch)).permutation(self._users.shape[0])
+            self._order = (epoch, order)
+        start = step * self._batch_size + self._offset
+        rows = self._order[1][start : start + self._local]
+        pad = self._local - rows.shape[0]
+        return {
+            "users": np.pad(self._users[rows], (0, pad)),
+            "items": np.pad(self._items[rows], (0, pad)),
+            "mask": np.arange(self._local) < rows.shape[0],
+        }
+
+    def epoch(self) -> Iterator[dict[str, np.ndarray]]:
+        """Yields the remaining batches of the current epoch, advancing the state.
+
+        The state moves past a batch before the batch is yielded, so ``get_state()`` taken while
+        processing it resumes with the following one; after the last batch it reads
+        ``{"epoch": e + 1, "step": 0}``.
+        """
+        epoch = self._epoch
+        while self._epoch == epoch:
+            step = self._step
+            if self._step + 1 == self._steps:
+                self._epoch, self._step = epoch + 1, 0
+            else:
+                self._step += 1
+            yield self.batch(epoch, step)
