@@ -33,7 +33,7 @@ def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
     if d.source == "synthetic":
         dataset = data_lib.synthetic_interactions(
             num_users=d.synthetic_users, num_items=d.synthetic_items, dim=d.synthetic_dim,
-            interactions_per_user=d.synthetic_per_user, seed=d.split_seed)
+            interactions_per_user=d.synthetic_per_user, seed=d.split_seed).dataset
     elif d.source == "ir_benchmark":
         dataset = data_lib.load_ir_benchmark(d.path)
     else:
@@ -89,11 +89,12 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None) -> CFSet
         graphdef, state = train.init_train_state(_model_fn(cfg, dataset), tx, seed=cfg.seed)
         put = functools.partial(jax.device_put, device=train.replicated(mesh))
         indptr, indices = data_lib.csr(dataset.train, dataset.num_users)
+        max_degree = int(np.diff(indptr).max())
         context: dict[str, Any] = {"pos_indptr": put(indptr.astype(np.int32)), "pos_indices": put(indices)}
         if cfg.model.backbone == "lightgcn":
             context["graph"] = jax.tree.map(put, build_bipartite_graph(
                 dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items))
-        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items, cfg.model.dim),
+        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items, cfg.model.dim, max_degree),
                                      schedule=train.make_schedule(cfg.optimizer, total_steps))
         example = batches.batch(0, 0)
         compiled = train.compile_train_step(step, mesh, state, example, context)

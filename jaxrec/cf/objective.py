@@ -51,12 +51,13 @@ def _per_example_loss(cfg: LossConfig) -> Callable[..., jax.Array]:
         temperature_placement=cfg.temperature_placement)
 
 
-def make_loss_fn(cfg: LossConfig, num_items: int, embed_dim: int) -> Callable:
+def make_loss_fn(cfg: LossConfig, num_items: int, embed_dim: int, max_degree: int | None = None) -> Callable:
     """``loss_fn(model, batch, *, key, context, extra) -> (loss, aux)`` for the training core.
 
     ``batch`` holds ``users``, ``items`` (int32 [B]) and ``mask`` (bool [B], False on padding);
     ``context`` holds the training positives as CSR (``pos_indptr``, ``pos_indices``) for the
-    sampler and, for LightGCN, the propagation ``graph``.
+    sampler and, for LightGCN, the propagation ``graph``. ``max_degree`` (the largest number of
+    training positives of one user) bounds the sampler's binary search.
     """
     cosine, scale = score_setup(cfg)
     per_example = _per_example_loss(cfg)
@@ -70,7 +71,7 @@ def make_loss_fn(cfg: LossConfig, num_items: int, embed_dim: int) -> Callable:
             negs = uniform_negatives(key, shape, num_items)
         else:
             negs = sample_negatives(key, users, cfg.num_negatives, context["pos_indptr"],
-                                    context["pos_indices"], num_items)
+                                    context["pos_indices"], num_items, max_degree=max_degree)
         user_emb, item_emb = model.embed(context.get("graph"))
         u = gather_rows(user_emb, users, normalize=cosine)                    # [B, d]
         item_emb = l2_normalize(item_emb) if cosine else item_emb
