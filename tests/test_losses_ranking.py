@@ -322,6 +322,8 @@ def test_input_validation():
         psl_loss(pos, neg, where=where.astype(np.float32))
     with pytest.raises(ValueError, match="activation must be one of"):
         psl_loss(pos, neg, activation="sigmoid")
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        softmax_loss(pos, neg, temperature=0.0)
     with pytest.raises(ValueError, match="temperature_placement"):
         psl_loss(pos, neg, temperature_placement="both")
 

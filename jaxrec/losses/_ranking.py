@@ -96,6 +96,8 @@ def _pairwise_softmax(
     reduce_fn: ReduceFn,
 ) -> jax.Array:
     """``log Σ_j σ(d_j)^{1/τ}`` per example (NaN-safe under ``mask``), then reduced."""
+    if isinstance(temperature, (int, float)) and not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature=}.")
     if temperature_placement == "outside":
         logits = log_sigma(d) / temperature
     else:
@@ -140,6 +142,10 @@ def softmax_loss(
 
     Returns:
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
+
+    Raises:
+        ValueError: a non-positive Python-number ``temperature``, non-floating scores, or
+            mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -199,8 +205,8 @@ def psl_loss(
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
 
     Raises:
-        ValueError: unknown ``activation`` / ``temperature_placement``, non-floating scores,
-            or shapes that do not match.
+        ValueError: unknown ``activation`` / ``temperature_placement``, a non-positive
+            Python-number ``temperature``, non-floating scores, or mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -247,6 +253,9 @@ def bpr_loss(
 
     Returns:
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
+
+    Raises:
+        ValueError: non-floating scores or mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
