@@ -95,8 +95,13 @@ def test_ranking_metrics_match_reference():
         for k in ks:
             ref = np_user_metrics(list(top[u]), set(test_lists[u].tolist()), k)
             for name, value in ref.items():
-                np.testing.assert_allclose(out[f"{name}@{k}"][u], value, rtol=1e-6, atol=1e-7,
-                                           err_msg=f"{name}@{k} user {u}")
+                np.testing.assert_allclose(
+                    out[f"{name}@{k}"][u],
+                    value,
+                    rtol=1e-6,
+                    atol=1e-7,
+                    err_msg=f"{name}@{k} user {u}",
+                )
 
 
 def test_ranking_metrics_hand_computed():
@@ -145,8 +150,9 @@ def cf_problem():
     exclude = to_csr(random_lists(rng, num_users, num_items, 12))
     test_lists = []
     for u in range(num_users):  # test items disjoint from the user's training items
-        pool = np.setdiff1d(np.arange(num_items), exclude.indices[
-            exclude.indptr[u] : exclude.indptr[u + 1]])
+        pool = np.setdiff1d(
+            np.arange(num_items), exclude.indices[exclude.indptr[u] : exclude.indptr[u + 1]]
+        )
         n = 0 if u % 9 == 4 else rng.integers(1, 8)
         test_lists.append(rng.choice(pool, size=n, replace=False))
     return score_fn, exclude, to_csr(test_lists), num_items
@@ -159,8 +165,9 @@ def test_evaluate_full_ranking_matches_per_user_loop(cf_problem, batch_size):
     ks = (1, 5, 20)
     chex.clear_trace_counter()
     traced_once = jax.jit(chex.assert_max_traces(lambda u: score_fn(u), n=1))  # static shapes
-    got = evaluate_full_ranking(traced_once, user_ids, exclude, test, num_items, ks=ks,
-                                batch_size=batch_size)
+    got = evaluate_full_ranking(
+        traced_once, user_ids, exclude, test, num_items, ks=ks, batch_size=batch_size
+    )
     ref = evaluate_full_ranking_per_user_loop(score_fn, user_ids, exclude, test, num_items, ks)
     assert got.keys() == ref.keys()
     for name in ref:
@@ -170,15 +177,17 @@ def test_evaluate_full_ranking_matches_per_user_loop(cf_problem, batch_size):
 def test_evaluate_full_ranking_accepts_plain_arrays_and_validates(cf_problem):
     score_fn, exclude, test, num_items = cf_problem
     users = np.arange(37)
-    got = evaluate_full_ranking(score_fn, users, tuple(exclude), tuple(test), num_items,
-                                batch_size=8)
+    got = evaluate_full_ranking(
+        score_fn, users, tuple(exclude), tuple(test), num_items, batch_size=8
+    )
     ref = evaluate_full_ranking(score_fn, users, exclude, test, num_items, batch_size=8)
     assert got == ref
     with pytest.raises(ValueError, match="num_items"):
         evaluate_full_ranking(score_fn, users, exclude, test, num_items, ks=(54,), batch_size=8)
     with pytest.raises(ValueError, match="CSR"):
-        evaluate_full_ranking(score_fn, users, exclude, CSR(test.indptr[:5], test.indices),
-                              num_items, batch_size=8)
+        evaluate_full_ranking(
+            score_fn, users, exclude, CSR(test.indptr[:5], test.indices), num_items, batch_size=8
+        )
 
 
 # --------------------------------------------------------------------------- classification
@@ -199,8 +208,9 @@ def test_auc_matches_pair_counting_with_ties_and_masks():
     chex.assert_shape(got, (3, 4))
     for idx in np.ndindex(3, 4):
         w = where[idx]
-        np.testing.assert_allclose(got[idx], brute_force_auc(labels[idx][w], scores[idx][w]),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            got[idx], brute_force_auc(labels[idx][w], scores[idx][w]), rtol=1e-6
+        )
     flat = jax.jit(auc)(labels[0, 0], scores[0, 0])
     np.testing.assert_allclose(flat, brute_force_auc(labels[0, 0], scores[0, 0]), rtol=1e-6)
 
@@ -220,8 +230,9 @@ def test_log_loss_matches_numpy():
     p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     bce = -(labels * np.log(p) + (1 - labels) * np.log1p(-p))
     np.testing.assert_allclose(jax.jit(log_loss)(labels, logits), bce.mean(), rtol=1e-5)
-    np.testing.assert_allclose(jax.jit(log_loss)(labels, logits, where=where), bce[where].mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(log_loss)(labels, logits, where=where), bce[where].mean(), rtol=1e-5
+    )
     extreme = jax.jit(log_loss)(np.array([1.0, 0.0]), np.array([-1e4, 1e4], np.float32))
     np.testing.assert_allclose(extreme, 1e4, rtol=1e-6)
     with pytest.raises(ValueError, match="floating"):

@@ -215,7 +215,9 @@ def psl_loss(
         0.9928
     """
     if activation not in _LOG_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(_LOG_ACTIVATIONS)}, got {activation!r}.")
+        raise ValueError(
+            f"activation must be one of {tuple(_LOG_ACTIVATIONS)}, got {activation!r}."
+        )
     if temperature_placement not in _PLACEMENTS:
         raise ValueError(
             f"temperature_placement must be one of {_PLACEMENTS}, got {temperature_placement!r}."
