@@ -188,6 +188,10 @@ def test_bound_chain_on_unit_interval(tau):
             psl_loss, activation=act, temperature=tau, reduce_fn=None, include_positive=True
         )(pos, d)
         assert np.all(np.log(rank) <= psl + 1e-5), act
+        # PSL ≤ log of the BPR-like pooled form (the authors' `--method 2`): by Jensen,
+        # mean_i log Σ_j σ(d_ij)^{1/τ} ≤ log mean_i Σ_j σ(d_ij)^{1/τ}.
+        pooled = np.log(np.mean(np.sum(np_sigma(act, d.astype(np.float64)) ** (1 / tau), -1)))
+        assert jitted(psl_loss, activation=act, temperature=tau)(pos, d) <= pooled + 1e-5, act
 
 
 @hypothesis.settings(**SETTINGS)

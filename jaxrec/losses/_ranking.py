@@ -137,7 +137,10 @@ def softmax_loss(
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
         temperature: :math:`\\tau > 0` (scalar; may be traced).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
         include_positive: add the ``j = i`` term, i.e. :math:`\\log(1 + \\sum_j \\cdots)`.
 
     Returns:
@@ -194,7 +197,10 @@ def psl_loss(
         activation: one of ``"tanh"``, ``"atan"``, ``"relu"``, ``"softplus"``, ``"exp"``.
         temperature: :math:`\\tau > 0` (scalar; may be traced).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
         include_positive: add the ``j = i`` term :math:`\\sigma(0)^{1/\\tau} = 1`, i.e.
             :math:`\\log(1 + \\sum_j \\cdots)` as in eq. 4.1's sum over all items. The
             authors' code (default here) sums over the sampled negatives only.
@@ -251,7 +257,10 @@ def bpr_loss(
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]`` (``N = 1`` is classic BPR).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
 
     Returns:
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
