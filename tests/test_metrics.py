@@ -184,6 +184,10 @@ def test_evaluate_full_ranking_accepts_plain_arrays_and_validates(cf_problem):
     assert got == ref
     with pytest.raises(ValueError, match="num_items"):
         evaluate_full_ranking(score_fn, users, exclude, test, num_items, ks=(54,), batch_size=8)
+    with pytest.raises(ValueError, match="score_fn must return"):
+        evaluate_full_ranking(
+            lambda u: score_fn(u)[:, :-1], users, exclude, test, num_items, batch_size=8
+        )
     with pytest.raises(ValueError, match="CSR"):
         evaluate_full_ranking(
             score_fn, users, exclude, CSR(test.indptr[:5], test.indices), num_items, batch_size=8

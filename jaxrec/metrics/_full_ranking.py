@@ -16,6 +16,7 @@ Example:
     0.5 0.5
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -83,6 +84,7 @@ def _padded_rows(csr: CSR, users: np.ndarray, width: int) -> tuple[np.ndarray, n
 
 
 def _max_length(csr: CSR, users: np.ndarray) -> int:
+    """Longest item list among ``users`` (0 if all are empty)."""
     return int(np.max(csr.indptr[users + 1] - csr.indptr[users], initial=0))
 
 
@@ -96,16 +98,23 @@ def _as_csr(lists: CSR | tuple[np.ndarray, np.ndarray], name: str, num_users: in
     return CSR(indptr.astype(np.int64), indices.astype(np.int32))
 
 
-def _batch_sums(scores, exclude, test, num_test, row_valid, *, ks):
-    """Masked top-K metrics of one user batch, summed over valid users with test items."""
+@functools.partial(jax.jit, static_argnames="ks")
+def _batch_sums(
+    scores: jax.Array,
+    exclude: jax.Array,
+    test: jax.Array,
+    num_test: jax.Array,
+    row_valid: jax.Array,
+    *,
+    ks: tuple[int, ...],
+) -> tuple[dict[str, jax.Array], jax.Array]:
+    """Masked top-K metrics of one user batch, summed over real (non-padding) users with
+    test items; also returns how many users were counted."""
     top = masked_top_k(scores, exclude, max(ks))
     per_user = ranking_metrics(top, test, num_test, ks=ks)
     counted = per_user.pop("has_test") & row_valid
     sums = {name: jnp.sum(jnp.where(counted, v, 0.0)) for name, v in per_user.items()}
     return sums, jnp.sum(counted)
-
-
-_batch_sums_jit = jax.jit(_batch_sums, static_argnames=("ks",))
 
 
 def evaluate_full_ranking(
@@ -161,7 +170,12 @@ def evaluate_full_ranking(
         ex, _ = _padded_rows(exclude, batch, exclude_width)
         te, num_test = _padded_rows(test, batch, test_width)
         scores = score_fn(jnp.asarray(batch, jnp.int32))
-        batch_sums, batch_count = _batch_sums_jit(scores, ex, te, num_test, row_valid, ks=ks)
+        if scores.shape != (batch_size, num_items):
+            raise ValueError(
+                f"score_fn must return [batch_size, num_items] = {(batch_size, num_items)}; "
+                f"got {scores.shape}."
+            )
+        batch_sums, batch_count = _batch_sums(scores, ex, te, num_test, row_valid, ks=ks)
         sums = jax.tree.map(jnp.add, sums, batch_sums) if sums else batch_sums
         count = count + batch_count
     count = max(int(count), 1)
