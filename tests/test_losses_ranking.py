@@ -444,3 +444,22 @@ def test_small_temperature_limit_is_the_max(seed, tau, act):
 def test_docstring_examples():
     result = doctest.testmod(_ranking, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("axis_type", ["Auto", "Explicit"])
+def test_sharded_batch_matches_single_device(axis_type):
+    """Data-parallel inputs on an 8-device mesh give the single-device loss and gradients."""
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(getattr(jax.sharding.AxisType, axis_type),))
+    pos, neg, where = random_inputs(11, shape=(8,), n=16)
+    f = jax.jit(
+        jax.value_and_grad(
+            lambda p, n, w: psl_loss(p, n, where=w, activation="relu", temperature=0.1),
+            argnums=(0, 1),
+        )
+    )
+    expected = f(pos, neg, where)
+    with jax.set_mesh(mesh):
+        sharded = [jax.device_put(x, jax.P("data")) for x in (pos, neg, where)]
+        got = f(*sharded)
+    chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-7)
+    assert got[1][1].sharding.spec[0] == "data"
