@@ -4,7 +4,8 @@ All three take the score of one positive item per example, ``pos_scores`` of sha
 ``[...]``, and the scores of ``N`` negatives, ``neg_scores`` of shape ``[..., N]``, and
 work with the score gaps :math:`d_j = s_j - s_i`. ``where`` (bool ``[..., N]``) marks the
 valid negatives. An example whose negatives are all masked has value 0, zero gradient, and
-is left out of the mean. NaNs in valid entries propagate.
+is left out of the mean. NaNs in valid entries propagate. bf16/f16 scores are upcast, so
+losses are computed and returned in float32 (or wider).
 
 The softmax losses are computed as ``logsumexp(log σ(d) / τ)`` over the valid negatives,
 which equals :math:`\\log \\sum_j \\sigma(d_j)^{1/\\tau}` (the form of the authors' code).
