@@ -15,7 +15,7 @@ from jaxrec.losses import _ranking, bpr_loss, psl_loss, softmax_loss
 
 ACTIVATIONS = ("tanh", "atan", "relu", "softplus", "exp")
 HEAVISIDE_SURROGATES = ("tanh", "atan", "relu")  # δ(d) ≤ σ(d) ≤ e^d on [-1, 1]
-SETTINGS = dict(max_examples=30, deadline=None, derandomize=True)
+SETTINGS = {"max_examples": 30, "deadline": None, "derandomize": True}
 
 
 # --------------------------------------------------------------------------- numpy reference
@@ -41,8 +41,11 @@ def np_psl(pos, neg, activation, tau, where=None, include_positive=False, inside
         for j in range(neg.shape[-1]):
             if where[idx + (j,)]:
                 d = neg[idx + (j,)] - pos[idx]
-                terms.append(np_sigma(activation, d / tau) if inside else
-                             np_sigma(activation, d) ** (1.0 / tau))
+                terms.append(
+                    np_sigma(activation, d / tau)
+                    if inside
+                    else np_sigma(activation, d) ** (1.0 / tau)
+                )
         if terms:
             out[idx] = np.log(sum(terms) + (1.0 if include_positive else 0.0))
     return out
@@ -54,8 +57,11 @@ def np_bpr(pos, neg, where=None):
     where = np.ones(neg.shape, bool) if where is None else np.asarray(where)
     out = np.zeros(pos.shape)
     for idx in np.ndindex(pos.shape):
-        vals = [np.log1p(np.exp(neg[idx + (j,)] - pos[idx]))
-                for j in range(neg.shape[-1]) if where[idx + (j,)]]
+        vals = [
+            np.log1p(np.exp(neg[idx + (j,)] - pos[idx]))
+            for j in range(neg.shape[-1])
+            if where[idx + (j,)]
+        ]
         out[idx] = np.mean(vals) if vals else 0.0
     return out
 
@@ -94,7 +100,7 @@ def _jitted(fn, kwargs):
 @pytest.mark.parametrize("include_positive", [False, True])
 def test_psl_matches_numpy(activation, tau, include_positive):
     pos, neg, where = random_inputs(0)
-    kw = dict(activation=activation, temperature=tau, include_positive=include_positive)
+    kw = {"activation": activation, "temperature": tau, "include_positive": include_positive}
     per = jitted(psl_loss, reduce_fn=None, **kw)(pos, neg, where)
     ref = np_psl(pos, neg, activation, tau, where, include_positive)
     np.testing.assert_allclose(per, ref, rtol=2e-5, atol=2e-5)
@@ -102,17 +108,24 @@ def test_psl_matches_numpy(activation, tau, include_positive):
     mean = jitted(psl_loss, **kw)(pos, neg, where)
     np.testing.assert_allclose(mean, ref[valid].mean(), rtol=2e-5, atol=2e-5)
     unmasked = jitted(psl_loss, reduce_fn=None, **kw)(pos, neg)
-    np.testing.assert_allclose(unmasked, np_psl(pos, neg, activation, tau, None, include_positive),
-                               rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(
+        unmasked, np_psl(pos, neg, activation, tau, None, include_positive), rtol=2e-5, atol=2e-5
+    )
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_inside_placement_matches_numpy(activation):
     pos, neg, where = random_inputs(1, spread=0.1)  # |d/τ| ≤ 1 for τ = 0.2
-    per = jitted(psl_loss, activation=activation, temperature=0.2, reduce_fn=None,
-                 temperature_placement="inside")(pos, neg, where)
-    np.testing.assert_allclose(per, np_psl(pos, neg, activation, 0.2, where, inside=True),
-                               rtol=2e-5, atol=2e-5)
+    per = jitted(
+        psl_loss,
+        activation=activation,
+        temperature=0.2,
+        reduce_fn=None,
+        temperature_placement="inside",
+    )(pos, neg, where)
+    np.testing.assert_allclose(
+        per, np_psl(pos, neg, activation, 0.2, where, inside=True), rtol=2e-5, atol=2e-5
+    )
 
 
 def test_hand_computed_values():
@@ -124,8 +137,9 @@ def test_hand_computed_values():
     np.testing.assert_allclose(loss, np.log(2.0 + (1 + np.tanh(-0.5)) ** 2), rtol=1e-6)
     loss = jitted(softmax_loss, temperature=0.5)(pos, neg)
     np.testing.assert_allclose(loss, np.log(1.0 + np.exp(-1.0)), rtol=1e-6)
-    np.testing.assert_allclose(jitted(bpr_loss)(pos, neg),
-                               (np.log(2.0) + np.log1p(np.exp(-0.5))) / 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        jitted(bpr_loss)(pos, neg), (np.log(2.0) + np.log1p(np.exp(-0.5))) / 2, rtol=1e-6
+    )
 
 
 def test_bpr_matches_numpy():
@@ -133,8 +147,9 @@ def test_bpr_matches_numpy():
     per = jitted(bpr_loss, reduce_fn=None)(pos, neg, where)
     ref = np_bpr(pos, neg, where)
     np.testing.assert_allclose(per, ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(jitted(bpr_loss)(pos, neg, where), ref[where.any(-1)].mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        jitted(bpr_loss)(pos, neg, where), ref[where.any(-1)].mean(), rtol=1e-5
+    )
     np.testing.assert_allclose(jitted(bpr_loss)(pos, neg), np_bpr(pos, neg).mean(), rtol=1e-5)
 
 
@@ -143,7 +158,7 @@ def test_exp_activation_equals_softmax_loss_exactly(include_positive):
     pos, neg, where = random_inputs(3, spread=2.0)
     for w in (None, where):
         for tau in (1.0, 0.05):
-            kw = dict(temperature=tau, include_positive=include_positive, reduce_fn=None)
+            kw = {"temperature": tau, "include_positive": include_positive, "reduce_fn": None}
             np.testing.assert_array_equal(
                 jitted(psl_loss, activation="exp", **kw)(pos, neg, w),
                 jitted(softmax_loss, **kw)(pos, neg, w),
@@ -158,7 +173,7 @@ def test_bound_chain_on_unit_interval(tau):
     d = np.concatenate([d, d[::-1], np.roll(d, 7)], axis=1)  # [41, 3] negatives per example
     pos = np.zeros(41, np.float32)
     for include_positive in (False, True):
-        kw = dict(temperature=tau, reduce_fn=None, include_positive=include_positive)
+        kw = {"temperature": tau, "reduce_fn": None, "include_positive": include_positive}
         sl = jitted(softmax_loss, **kw)(pos, d)
         for act in HEAVISIDE_SURROGATES:
             psl = jitted(psl_loss, activation=act, **kw)(pos, d)
@@ -169,14 +184,20 @@ def test_bound_chain_on_unit_interval(tau):
     neg_log_dcg = np.log(np.log2(1.0 + rank))
     assert np.all(neg_log_dcg <= np.log(rank) + 1e-7)
     for act in HEAVISIDE_SURROGATES:
-        psl = jitted(psl_loss, activation=act, temperature=tau, reduce_fn=None,
-                     include_positive=True)(pos, d)
+        psl = jitted(
+            psl_loss, activation=act, temperature=tau, reduce_fn=None, include_positive=True
+        )(pos, d)
         assert np.all(np.log(rank) <= psl + 1e-5), act
+        # PSL ≤ log of the BPR-like pooled form (the authors' `--method 2`): by Jensen,
+        # mean_i log Σ_j σ(d_ij)^{1/τ} ≤ log mean_i Σ_j σ(d_ij)^{1/τ}.
+        pooled = np.log(np.mean(np.sum(np_sigma(act, d.astype(np.float64)) ** (1 / tau), -1)))
+        assert jitted(psl_loss, activation=act, temperature=tau)(pos, d) <= pooled + 1e-5, act
 
 
 @hypothesis.settings(**SETTINGS)
-@hypothesis.given(seed=st.integers(0, 2**16), tau=st.floats(0.05, 2.0),
-                  act=st.sampled_from(HEAVISIDE_SURROGATES))
+@hypothesis.given(
+    seed=st.integers(0, 2**16), tau=st.floats(0.05, 2.0), act=st.sampled_from(HEAVISIDE_SURROGATES)
+)
 def test_dro_form_of_psl(seed, tau, act):
     """Thm 4.2: PSL = log N + max_Q {E_Q[log σ(d)/τ] − KL(Q‖uniform)}; the max is at
     Q* ∝ σ^{1/τ}, and any other Q gives a lower value (Q = uniform: PSL ≥ log N + mean BPR-type
@@ -184,8 +205,11 @@ def test_dro_form_of_psl(seed, tau, act):
     rng = np.random.default_rng(seed)
     n = 8
     d = rng.uniform(-0.9, 1.0, n)
-    loss = float(jitted(psl_loss, activation=act, temperature=tau)(
-        np.zeros(4, np.float32), np.tile(d.astype(np.float32), (4, 1))))
+    loss = float(
+        jitted(psl_loss, activation=act, temperature=tau)(
+            np.zeros(4, np.float32), np.tile(d.astype(np.float32), (4, 1))
+        )
+    )
     u = np.log(np_sigma(act, d)) / tau
 
     def objective(q):
@@ -200,7 +224,8 @@ def test_dro_form_of_psl(seed, tau, act):
 # --------------------------------------------------------------------------- NaN-safety
 def _grads(fn, pos, neg, where=None, **kw):
     return jax.jit(jax.grad(lambda p, n, w: fn(p, n, where=w, **kw), argnums=(0, 1)))(
-        pos, neg, where)
+        pos, neg, where
+    )
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.05])
@@ -215,9 +240,12 @@ def test_relu_at_and_below_minus_one_is_finite_with_zero_gradient(tau):
     assert g_neg[0, 0] == 0.0 and g_neg[0, 1] > 0.0
 
 
-@pytest.mark.parametrize("fn,kw", [(softmax_loss, {}), (bpr_loss, {})]
-                         + [(psl_loss, dict(activation=a)) for a in ACTIVATIONS]
-                         + [(psl_loss, dict(activation="relu", include_positive=True))])
+@pytest.mark.parametrize(
+    "fn,kw",
+    [(softmax_loss, {}), (bpr_loss, {})]
+    + [(psl_loss, {"activation": a}) for a in ACTIVATIONS]
+    + [(psl_loss, {"activation": "relu", "include_positive": True})],
+)
 def test_fully_masked_rows_are_zero_excluded_and_have_zero_gradient(fn, kw):
     pos, neg, where = random_inputs(4)
     where[1, 2] = False  # a second fully masked row
@@ -236,8 +264,10 @@ def test_fully_masked_rows_are_zero_excluded_and_have_zero_gradient(fn, kw):
     chex.assert_trees_all_equal(g, jax.tree.map(jnp.zeros_like, g))
 
 
-@pytest.mark.parametrize("fn,kw", [(softmax_loss, {}), (bpr_loss, {})]
-                         + [(psl_loss, dict(activation=a)) for a in ACTIVATIONS])
+@pytest.mark.parametrize(
+    "fn,kw",
+    [(softmax_loss, {}), (bpr_loss, {})] + [(psl_loss, {"activation": a}) for a in ACTIVATIONS],
+)
 def test_extreme_inputs_have_finite_values_and_gradients(fn, kw):
     big = np.float32(1e37)
     pos = np.array([big, -big, 0.0, big], np.float32)
@@ -260,8 +290,10 @@ def test_nans_in_inputs_are_not_hidden():
 
 # --------------------------------------------------------------------------- API behaviour
 @pytest.mark.parametrize("shape", [(), (5,), (2, 3, 2)])
-@pytest.mark.parametrize("fn,kw", [(psl_loss, dict(activation="atan", temperature=0.3)),
-                                   (softmax_loss, {}), (bpr_loss, {})])
+@pytest.mark.parametrize(
+    "fn,kw",
+    [(psl_loss, {"activation": "atan", "temperature": 0.3}), (softmax_loss, {}), (bpr_loss, {})],
+)
 def test_arbitrary_leading_dims(shape, fn, kw):
     pos, neg, where = random_inputs(6, shape=(12,), n=4)
     where[3] = False
@@ -273,14 +305,21 @@ def test_arbitrary_leading_dims(shape, fn, kw):
     np.testing.assert_allclose(per.reshape(-1), flat, rtol=1e-6)
 
 
-@pytest.mark.parametrize("fn,kw", [(psl_loss, dict(activation="relu", temperature=0.2)),
-                                   (softmax_loss, dict(include_positive=True)), (bpr_loss, {})])
+@pytest.mark.parametrize(
+    "fn,kw",
+    [
+        (psl_loss, {"activation": "relu", "temperature": 0.2}),
+        (softmax_loss, {"include_positive": True}),
+        (bpr_loss, {}),
+    ],
+)
 def test_reduce_fn_none_sums_to_sum_and_vmap_matches_batch(fn, kw):
     pos, neg, where = random_inputs(7)
     per = jitted(fn, reduce_fn=None, **kw)(pos, neg, where)
-    np.testing.assert_allclose(per.sum(), jitted(fn, reduce_fn=jnp.sum, **kw)(pos, neg, where),
-                               rtol=1e-6)
-    single = lambda p, n, w: fn(p, n, where=w, reduce_fn=None, **kw)  # noqa: E731
+    np.testing.assert_allclose(
+        per.sum(), jitted(fn, reduce_fn=jnp.sum, **kw)(pos, neg, where), rtol=1e-6
+    )
+    single = lambda p, n, w: fn(p, n, where=w, reduce_fn=None, **kw)
     vmapped = jax.jit(jax.vmap(jax.vmap(single)))(pos, neg, where)
     np.testing.assert_allclose(vmapped, per, rtol=1e-6)
     # grad of the mean equals the mean of per-example grads over valid rows.
@@ -293,17 +332,21 @@ def test_reduce_fn_none_sums_to_sum_and_vmap_matches_batch(fn, kw):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradients_match_finite_differences(activation):
     pos, neg, where = random_inputs(8, shape=(2,), n=3, mask_rows=False)
-    f = lambda p, n: psl_loss(p, n, where=where, activation=activation,  # noqa: E731
-                              temperature=0.5)
-    jax.test_util.check_grads(jax.jit(f), (pos, neg),
-                              order=1, modes=["rev"], atol=5e-2, rtol=5e-2, eps=1e-3)
+    f = lambda p, n: psl_loss(p, n, where=where, activation=activation, temperature=0.5)
+    jax.test_util.check_grads(
+        jax.jit(f), (pos, neg), order=1, modes=["rev"], atol=5e-2, rtol=5e-2, eps=1e-3
+    )
 
 
 def test_traced_temperature_and_dtype():
     pos, neg, where = random_inputs(9)
     f = jax.jit(lambda p, n, w, t: psl_loss(p, n, where=w, temperature=t, reduce_fn=None))
-    np.testing.assert_allclose(f(pos, neg, where, jnp.float32(0.3)),
-                               np_psl(pos, neg, "tanh", 0.3, where), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(
+        f(pos, neg, where, jnp.float32(0.3)),
+        np_psl(pos, neg, "tanh", 0.3, where),
+        rtol=2e-5,
+        atol=2e-5,
+    )
     out = jitted(psl_loss)(pos.astype(jnp.bfloat16), neg.astype(jnp.bfloat16), where)
     assert out.dtype == jnp.float32
 
@@ -322,6 +365,8 @@ def test_input_validation():
         psl_loss(pos, neg, where=where.astype(np.float32))
     with pytest.raises(ValueError, match="activation must be one of"):
         psl_loss(pos, neg, activation="sigmoid")
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        softmax_loss(pos, neg, temperature=0.0)
     with pytest.raises(ValueError, match="temperature_placement"):
         psl_loss(pos, neg, temperature_placement="both")
 
@@ -335,25 +380,36 @@ def _hyp_inputs(seed, n=7):
     return rng, pos, neg, where
 
 
-_PER = {a: jax.jit(lambda p, n, w, t, a=a: psl_loss(p, n, where=w, temperature=t,
-                                                     activation=a, reduce_fn=None))
-        for a in ACTIVATIONS}
+_PER = {
+    a: jax.jit(
+        lambda p, n, w, t, a=a: psl_loss(p, n, where=w, temperature=t, activation=a, reduce_fn=None)
+    )
+    for a in ACTIVATIONS
+}
 
 
 @hypothesis.settings(**SETTINGS)
-@hypothesis.given(seed=st.integers(0, 2**16), tau=st.floats(0.05, 2.0),
-                  act=st.sampled_from(ACTIVATIONS))
+@hypothesis.given(
+    seed=st.integers(0, 2**16), tau=st.floats(0.05, 2.0), act=st.sampled_from(ACTIVATIONS)
+)
 def test_permutation_invariance_over_negatives(seed, tau, act):
     rng, pos, neg, where = _hyp_inputs(seed)
     perm = rng.permutation(neg.shape[-1])
-    chex.assert_trees_all_close(_PER[act](pos, neg, where, tau),
-                                _PER[act](pos, neg[:, perm], where[:, perm], tau),
-                                rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(
+        _PER[act](pos, neg, where, tau),
+        _PER[act](pos, neg[:, perm], where[:, perm], tau),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @hypothesis.settings(**SETTINGS)
-@hypothesis.given(seed=st.integers(0, 2**16), tau=st.floats(0.05, 2.0),
-                  act=st.sampled_from(ACTIVATIONS), step=st.floats(1e-3, 0.5))
+@hypothesis.given(
+    seed=st.integers(0, 2**16),
+    tau=st.floats(0.05, 2.0),
+    act=st.sampled_from(ACTIVATIONS),
+    step=st.floats(1e-3, 0.5),
+)
 def test_monotone_in_each_negative_and_antitone_in_positive(seed, tau, act, step):
     rng, pos, neg, where = _hyp_inputs(seed)
     base = _PER[act](pos, neg, where, tau)
@@ -368,8 +424,11 @@ def test_monotone_in_each_negative_and_antitone_in_positive(seed, tau, act, step
 
 
 @hypothesis.settings(**SETTINGS)
-@hypothesis.given(seed=st.integers(0, 2**16), tau=st.floats(0.005, 0.05),
-                  act=st.sampled_from(HEAVISIDE_SURROGATES + ("exp",)))
+@hypothesis.given(
+    seed=st.integers(0, 2**16),
+    tau=st.floats(0.005, 0.05),
+    act=st.sampled_from(HEAVISIDE_SURROGATES + ("exp",)),
+)
 def test_small_temperature_limit_is_the_max(seed, tau, act):
     """max_j log σ(d_j) ≤ τ·PSL ≤ max_j log σ(d_j) + τ log N: τ·PSL → max as τ → 0."""
     _, pos, neg, where = _hyp_inputs(seed)
@@ -385,3 +444,22 @@ def test_small_temperature_limit_is_the_max(seed, tau, act):
 def test_docstring_examples():
     result = doctest.testmod(_ranking, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("axis_type", ["Auto", "Explicit"])
+def test_sharded_batch_matches_single_device(axis_type):
+    """Data-parallel inputs on an 8-device mesh give the single-device loss and gradients."""
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(getattr(jax.sharding.AxisType, axis_type),))
+    pos, neg, where = random_inputs(11, shape=(8,), n=16)
+    f = jax.jit(
+        jax.value_and_grad(
+            lambda p, n, w: psl_loss(p, n, where=w, activation="relu", temperature=0.1),
+            argnums=(0, 1),
+        )
+    )
+    expected = f(pos, neg, where)
+    with jax.set_mesh(mesh):
+        sharded = [jax.device_put(x, jax.P("data")) for x in (pos, neg, where)]
+        got = f(*sharded)
+    chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-7)
+    assert got[1][1].sharding.spec[0] == "data"

@@ -4,7 +4,8 @@ All three take the score of one positive item per example, ``pos_scores`` of sha
 ``[...]``, and the scores of ``N`` negatives, ``neg_scores`` of shape ``[..., N]``, and
 work with the score gaps :math:`d_j = s_j - s_i`. ``where`` (bool ``[..., N]``) marks the
 valid negatives. An example whose negatives are all masked has value 0, zero gradient, and
-is left out of the mean. NaNs in valid entries propagate.
+is left out of the mean. NaNs in valid entries propagate. bf16/f16 scores are upcast, so
+losses are computed and returned in float32 (or wider).
 
 The softmax losses are computed as ``logsumexp(log σ(d) / τ)`` over the valid negatives,
 which equals :math:`\\log \\sum_j \\sigma(d_j)^{1/\\tau}` (the form of the authors' code).
@@ -96,6 +97,8 @@ def _pairwise_softmax(
     reduce_fn: ReduceFn,
 ) -> jax.Array:
     """``log Σ_j σ(d_j)^{1/τ}`` per example (NaN-safe under ``mask``), then reduced."""
+    if isinstance(temperature, (int, float)) and not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature=}.")
     if temperature_placement == "outside":
         logits = log_sigma(d) / temperature
     else:
@@ -135,11 +138,18 @@ def softmax_loss(
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
         temperature: :math:`\\tau > 0` (scalar; may be traced).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
         include_positive: add the ``j = i`` term, i.e. :math:`\\log(1 + \\sum_j \\cdots)`.
 
     Returns:
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
+
+    Raises:
+        ValueError: a non-positive Python-number ``temperature``, non-floating scores, or
+            mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -188,7 +198,10 @@ def psl_loss(
         activation: one of ``"tanh"``, ``"atan"``, ``"relu"``, ``"softplus"``, ``"exp"``.
         temperature: :math:`\\tau > 0` (scalar; may be traced).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
         include_positive: add the ``j = i`` term :math:`\\sigma(0)^{1/\\tau} = 1`, i.e.
             :math:`\\log(1 + \\sum_j \\cdots)` as in eq. 4.1's sum over all items. The
             authors' code (default here) sums over the sampled negatives only.
@@ -199,8 +212,8 @@ def psl_loss(
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
 
     Raises:
-        ValueError: unknown ``activation`` / ``temperature_placement``, non-floating scores,
-            or shapes that do not match.
+        ValueError: unknown ``activation`` / ``temperature_placement``, a non-positive
+            Python-number ``temperature``, non-floating scores, or mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -209,7 +222,9 @@ def psl_loss(
         0.9928
     """
     if activation not in _LOG_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(_LOG_ACTIVATIONS)}, got {activation!r}.")
+        raise ValueError(
+            f"activation must be one of {tuple(_LOG_ACTIVATIONS)}, got {activation!r}."
+        )
     if temperature_placement not in _PLACEMENTS:
         raise ValueError(
             f"temperature_placement must be one of {_PLACEMENTS}, got {temperature_placement!r}."
@@ -243,10 +258,16 @@ def bpr_loss(
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]`` (``N = 1`` is classic BPR).
         where: optional bool ``[..., N]``; False marks a negative to ignore.
-        reduce_fn: reduction over examples; ``None`` returns per-example values ``[...]``.
+        reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
+            negative) or ``jnp.sum``; with ``where`` it is called as
+            ``reduce_fn(values, where=rows_with_a_valid_negative)``. ``None`` returns the
+            per-example values ``[...]`` (0 for fully masked rows).
 
     Returns:
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
+
+    Raises:
+        ValueError: non-floating scores or mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp
