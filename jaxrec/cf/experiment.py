@@ -71,13 +71,15 @@ class CFSetup:
     evaluate_test: Any
 
 
-def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None) -> CFSetup:
-    """Loads data (unless given), initialises the sharded state and compiles the step.
+def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None,
+          devices: list[jax.Device] | None = None) -> CFSetup:
+    """Loads data (unless given), initialises the sharded state and compiles the step on a mesh
+    over ``devices`` (default: all).
 
     Call the returned step and evaluators inside ``train.mesh_context(setup.mesh, cfg.mesh.rules)``.
     """
     dataset = load_dataset(cfg) if dataset is None else dataset
-    mesh = train.make_mesh(cfg.mesh)
+    mesh = train.make_mesh(cfg.mesh, devices)
     batches = data_lib.InteractionBatches(
         dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
         process_index=jax.process_index(), process_count=jax.process_count())
