@@ -67,32 +67,43 @@ def _parse_value(text: str, annotation: Any, key: str) -> Any:
     raise ValueError(f"cannot override {key}: unsupported field type {annotation}")
 
 
-def _replace_path(cfg: Any, path: list[str], text: str, full_key: str) -> Any:
+def _apply(cfg: Any, tree: dict[str, Any], prefix: str) -> Any:
+    """Replaces every field named in ``tree`` (nested dict of override strings) in one step per
+    section, so that cross-field checks in ``__post_init__`` see all the new values at once."""
     if not dataclasses.is_dataclass(cfg):
-        raise ValueError(f"{full_key}: {'.'.join(path)} is not a config section")
+        raise ValueError(f"{prefix.rstrip('.')} is not a config section")
     names = [f.name for f in dataclasses.fields(cfg)]
-    head = path[0]
-    if head not in names:
-        raise ValueError(f"unknown config key {full_key!r}: {type(cfg).__name__} has {names}")
-    if len(path) == 1:
-        value = _parse_value(text, _field_types(type(cfg))[head], full_key)
-    else:
-        value = _replace_path(getattr(cfg, head), path[1:], text, full_key)
-    return dataclasses.replace(cfg, **{head: value})
+    hints = _field_types(type(cfg))
+    changes = {}
+    for name, value in tree.items():
+        if name not in names:
+            raise ValueError(f"unknown config key {prefix + name!r}: {type(cfg).__name__} has {names}")
+        if isinstance(value, dict):
+            changes[name] = _apply(getattr(cfg, name), value, f"{prefix}{name}.")
+        else:
+            changes[name] = _parse_value(value, hints[name], prefix + name)
+    return dataclasses.replace(cfg, **changes)
 
 
 def override(cfg: Any, assignments: Iterable[str]) -> Any:
-    """Applies ``key.sub=value`` assignments to a frozen dataclass tree.
+    """Applies ``key.sub=value`` assignments to a frozen dataclass tree (later ones win).
 
     Raises:
       ValueError: for a malformed assignment, an unknown key or a value of the wrong type.
     """
+    tree: dict[str, Any] = {}
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ValueError(f"override {assignment!r} must look like key.sub=value")
-        cfg = _replace_path(cfg, key.strip().split("."), text.strip(), key.strip())
-    return cfg
+        *sections, leaf = key.strip().split(".")
+        node = tree
+        for i, section in enumerate(sections):
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{'.'.join(sections[: i + 1])} is not a config section")
+        node[leaf] = text.strip()
+    return _apply(cfg, tree, "")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

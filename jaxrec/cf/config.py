@@ -21,8 +21,11 @@ ACTIVATIONS = ("tanh", "atan", "relu", "softplus", "exp")
 class DataConfig:
     """Attributes:
     source: "synthetic" (planted latent factors), "ir_benchmark" (``proc.zip`` or a folder with
-      train.tsv/test.tsv) or "lightgcn" (folder with train.txt/test.txt).
-    path: file or folder for the real sources.
+      train.tsv/test.tsv), "lightgcn" (folder with train.txt/test.txt) or "tfds" (a dataset
+      prepared by tensorflow-datasets as ArrayRecord with "train" and "test" splits of
+      ``{"user", "item"}`` records; training batches stream through grain, sharded by process).
+    path: file or folder for the real sources (for "tfds": the TFDS ``data_dir``).
+    tfds_name: registered TFDS dataset name (source "tfds").
     valid_fraction: share of each user's training items held out for validation (paper: 10%).
     split_seed: seed of the validation split.
     synthetic_*: size of the synthetic world.
@@ -30,6 +33,7 @@ class DataConfig:
 
     source: str = "synthetic"
     path: str = ""
+    tfds_name: str = ""
     valid_fraction: float = 0.1
     split_seed: int = 0
     synthetic_users: int = 1500
@@ -38,8 +42,11 @@ class DataConfig:
     synthetic_per_user: int = 40
 
     def __post_init__(self) -> None:
-        if self.source not in ("synthetic", "ir_benchmark", "lightgcn"):
-            raise ValueError(f"data.source must be synthetic, ir_benchmark or lightgcn, got {self.source=}")
+        if self.source not in ("synthetic", "ir_benchmark", "lightgcn", "tfds"):
+            raise ValueError(f"data.source must be synthetic, ir_benchmark, lightgcn or tfds, got {self.source=}")
+        if self.source == "tfds" and (not self.tfds_name or self.valid_fraction):
+            raise ValueError("data.source='tfds' needs data.tfds_name and data.valid_fraction=0 "
+                             "(the streamed train split cannot be re-split in memory)")
         if self.source != "synthetic" and not self.path:
             raise ValueError(f"data.path is required for data.source={self.source!r}")
         if not 0.0 <= self.valid_fraction < 1.0:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -36,6 +34,13 @@ def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
             interactions_per_user=d.synthetic_per_user, seed=d.split_seed).dataset
     elif d.source == "ir_benchmark":
         dataset = data_lib.load_ir_benchmark(d.path)
+    elif d.source == "tfds":
+        train_split, test_split = (data_lib.Interactions(*data_lib.tfds_interactions(
+            d.tfds_name, data_dir=d.path, split=split)) for split in ("train", "test"))
+        dataset = data_lib.CFDataset(
+            name=d.tfds_name, num_users=int(max(train_split.users.max(), test_split.users.max())) + 1,
+            num_items=int(max(train_split.items.max(), test_split.items.max())) + 1,
+            train=train_split, valid=None, test=test_split)
     else:
         dataset = data_lib.load_lightgcn(d.path)
     if d.valid_fraction > 0:
@@ -56,6 +61,19 @@ def _union(*parts: data_lib.Interactions) -> data_lib.Interactions:
                                  np.concatenate([p.items for p in parts]))
 
 
+def _batches(cfg: CFExperiment, dataset: data_lib.CFDataset) -> train.BatchSource:
+    """In-memory shuffled batches, or for "tfds" the grain stream (each process its shard)."""
+    if cfg.data.source != "tfds":
+        return data_lib.InteractionBatches(
+            dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
+            process_index=jax.process_index(), process_count=jax.process_count())
+    stream = data_lib.tfds_interaction_dataset(
+        cfg.data.tfds_name, data_dir=cfg.data.path, split="train", batch_size=cfg.batch_size,
+        seed=cfg.seed, num_epochs=None)
+    local = cfg.batch_size // jax.process_count()
+    return data_lib.GrainBatches(stream, len(dataset.train.users) // jax.process_count() // local)
+
+
 @dataclasses.dataclass
 class CFSetup:
     """Everything a CF run (or a benchmark) needs, built under the mesh."""
@@ -65,7 +83,7 @@ class CFSetup:
     mesh: jax.sharding.Mesh
     state: train.TrainState
     train_step: Any
-    batches: data_lib.InteractionBatches
+    batches: train.BatchSource
     context: dict[str, Any]
     evaluate_valid: Any
     evaluate_test: Any
@@ -80,9 +98,7 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None,
     """
     dataset = load_dataset(cfg) if dataset is None else dataset
     mesh = train.make_mesh(cfg.mesh, devices)
-    batches = data_lib.InteractionBatches(
-        dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
-        process_index=jax.process_index(), process_count=jax.process_count())
+    batches = _batches(cfg, dataset)
     total_steps = cfg.loop.epochs * batches.steps_per_epoch
     tx = train.make_optimizer(cfg.optimizer, total_steps)
     cosine, _ = score_setup(cfg.loss)

@@ -9,7 +9,12 @@ from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validat
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
-from jaxrec.data.tfds_source import interaction_dataset, tfds_interaction_dataset
+from jaxrec.data.tfds_source import (
+    GrainBatches,
+    interaction_dataset,
+    tfds_interaction_dataset,
+    tfds_interactions,
+)
 
 __all__ = [
     "CFDataset",
@@ -18,6 +23,7 @@ __all__ = [
     "Interactions",
     "SyntheticCF",
     "csr",
+    "GrainBatches",
     "interaction_dataset",
     "load_ir_benchmark",
     "load_lightgcn",
@@ -25,6 +31,7 @@ __all__ = [
     "split_validation",
     "synthetic_interactions",
     "tfds_interaction_dataset",
+    "tfds_interactions",
     "uniform_negatives",
     "write_lightgcn",
 ]

@@ -122,3 +122,54 @@ def tfds_interaction_dataset(
     tfds = _import_tfds()
     source = tfds.data_source(name, data_dir=os.fspath(data_dir), split=split, download=False)
     return interaction_dataset(source, batch_size, seed, **kwargs)
+
+
+class GrainBatches:
+    """A grain ``MapDataset`` of batches as the training loop's checkpointable batch source.
+
+    ``dataset`` repeats forever (``num_epochs=None``); one epoch is ``steps_per_epoch`` batches.
+    The state saved beside each checkpoint is the grain iterator's own state plus the epoch
+    and step counters, so a resumed run continues with exactly the same batches.
+    """
+
+    def __init__(self, dataset: Any, steps_per_epoch: int) -> None:
+        if steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        self.steps_per_epoch = steps_per_epoch
+        self._dataset = dataset
+        self._iterator = iter(dataset)
+        self._epoch = 0
+        self._step = 0
+
+    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
+        """Random access to a batch (no state change), e.g. as a shape example."""
+        return self._dataset[epoch * self.steps_per_epoch + step]
+
+    def epoch(self):
+        """Yields the rest of the current epoch, then advances to the next one."""
+        while self._step < self.steps_per_epoch:
+            batch = next(self._iterator)
+            self._step += 1
+            yield batch
+        self._epoch, self._step = self._epoch + 1, 0
+
+    def get_state(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "step": self._step, "grain": self._iterator.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._epoch, self._step = int(state["epoch"]), int(state["step"])
+        self._iterator.set_state(state["grain"])
+
+
+def tfds_interactions(
+    name: str, *, data_dir: str | os.PathLike[str], split: str, user_key: str = "user",
+    item_key: str = "item",
+) -> tuple[np.ndarray, np.ndarray]:
+    """All ``(users, items)`` int32 arrays of a prepared TFDS interaction split (for the
+    sampler's positive lists and for evaluation, which need the whole split in memory)."""
+    tfds = _import_tfds()
+    source = tfds.data_source(name, data_dir=os.fspath(data_dir), split=split, download=False)
+    records = source.__getitems__(list(range(len(source))))
+    users = np.fromiter((r[user_key] for r in records), np.int32, count=len(records))
+    items = np.fromiter((r[item_key] for r in records), np.int32, count=len(records))
+    return users, items
