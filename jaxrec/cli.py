@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.distributed:
         import jax
 
-        jax.distributed.initialize()
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     cfg = config_lib.override(load_config(args.config), args.set or [])
     method = getattr(cfg, "method", None)
     if method not in RUNNERS:
@@ -112,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     run.add_argument("--out", help="run folder (default: runs/<config name>)")
     run.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    run.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first")
+    run.add_argument("--distributed", action="store_true",
+                     help="call jax.distributed.initialize() first (auto-detected on TPU pods, "
+                          "SLURM, Kubernetes, MPI; else give the three options below)")
+    run.add_argument("--coordinator", help="with --distributed: coordinator host:port")
+    run.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
+    run.add_argument("--process-id", type=int, help="with --distributed: this process's index")
     sub.add_parser("list", help="list the available configs")
     args = parser.parse_args(argv)
     try:

@@ -158,5 +158,5 @@ def default_config() -> CFExperiment:
         model=ModelConfig(dim=32),
         loss=LossConfig(name="psl", activation="tanh", temperature=0.1, num_negatives=128),
         optimizer=OptimizerConfig(name="adam", lr=0.05),
-        loop=LoopConfig(epochs=10, eval_every=2, select_metric="ndcg@20"),
+        loop=LoopConfig(epochs=20, eval_every=2, select_metric="ndcg@20"),
     )
