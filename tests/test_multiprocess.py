@@ -41,18 +41,25 @@ def _env(devices: int) -> dict[str, str]:
 
 def test_two_processes_match_one_process(tmp_path):
     port = _free_port()
+    logs = [(tmp_path / f"process{i}.log").open("w") for i in range(2)]
     procs = [
         subprocess.Popen(
             _command(tmp_path / "multi", "--distributed", "--coordinator", f"127.0.0.1:{port}",
                      "--num-processes", "2", "--process-id", str(i)),
-            env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
+            env=_env(2), stdout=log, stderr=subprocess.STDOUT, text=True)
+        for i, log in enumerate(logs)
     ]
+    try:
+        codes = [p.wait(timeout=420) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        for log in logs:
+            log.close()
+    for i, code in enumerate(codes):
+        assert code == 0, (tmp_path / f"process{i}.log").read_text()[-3000:]
     single = subprocess.run(_command(tmp_path / "single"), env=_env(4), capture_output=True,
-                            text=True, timeout=300)
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
+                            text=True, timeout=420)
     assert single.returncode == 0, single.stderr[-3000:]
     multi = json.loads((tmp_path / "multi" / "results.json").read_text())
     one = json.loads((tmp_path / "single" / "results.json").read_text())
