@@ -12,7 +12,6 @@ Run:  pip install torch==2.13.0 && python3 benchmarks/psl_speed.py --out docs/be
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import statistics
@@ -121,11 +120,9 @@ def main() -> None:
         start = time.perf_counter()
         batched = setup.evaluate_test(setup.state)
         results["eval_batched_s"] = time.perf_counter() - start
-    params = jax.device_get(setup.state.params)
-    users_n = np.asarray(params["user_embedding"] if "user_embedding" in params else next(iter(params.values())))
-    tables = [np.asarray(v) for v in jax.tree.leaves(params)]
-    user_emb, item_emb = (t / np.linalg.norm(t, axis=1, keepdims=True) for t in
-                          sorted(tables, key=lambda t: -t.shape[0] if t.shape[0] == dataset.num_users else 0)[:2])
+    params = jax.device_get(setup.state.params)   # MF: the raw tables, cosine-normalised here
+    user_emb, item_emb = (t / np.linalg.norm(t, axis=1, keepdims=True)
+                          for t in (params["user_embedding"], params["item_embedding"]))
     exclude = data_lib.csr(dataset.train, dataset.num_users)
     test = data_lib.csr(dataset.test, dataset.num_users)
     users = np.flatnonzero(np.diff(test[0]) > 0)
