@@ -35,6 +35,7 @@ def _env(devices: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
     root = str(Path(__file__).resolve().parents[1])
     env.update(JAX_NUM_CPU_DEVICES=str(devices), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+               PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1",
                PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])))
     return env
 

@@ -5,6 +5,11 @@ the run's RNG key data, the data-iterator position and the loop's bookkeeping (b
 patience). Two managers live under the run folder: ``ckpt/latest`` (resume) and ``ckpt/best``
 (keep-best by a named validation metric). Orbax writes to a temporary folder and renames it when
 complete, so a killed run never leaves a half-written checkpoint that restore would pick up.
+
+Saves are synchronous: with several processes, orbax's background finalisation can interleave
+its cross-process synchronisation with the training step's collectives differently on each
+process, which we saw hang 2-process CPU runs at shutdown; the checkpoints here are small next to
+an epoch, so blocking costs little.
 """
 
 from __future__ import annotations
@@ -51,12 +56,15 @@ class Checkpointer:
         root = Path(directory).absolute() / "ckpt"
         self.metric = metric
         self._latest = ocp.CheckpointManager(
-            root / "latest", options=ocp.CheckpointManagerOptions(max_to_keep=keep_latest, create=True)
+            root / "latest",
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep_latest, create=True, enable_async_checkpointing=False),
         )
         self._best = ocp.CheckpointManager(
             root / "best",
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, create=True, best_fn=lambda m: float(m[metric]), best_mode=mode
+                max_to_keep=1, create=True, best_fn=lambda m: float(m[metric]), best_mode=mode,
+                enable_async_checkpointing=False,
             ),
         )
 
