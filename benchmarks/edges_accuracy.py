@@ -1,0 +1,191 @@
+"""Accuracy and speed of jaxrec's subpixel edge detectors vs the `subpixel-edges` package.
+
+Run (from the repository root; numbers in docs/results_edges.md):
+
+    PYTHONPATH=. python3 benchmarks/edges_accuracy.py --trials 8 --out runs/edges_accuracy.json
+
+Synthetic, exact area-sampled 96 x 96 images (`jaxrec.vision.edges.synthetic`), background 50,
+contrast U[100, 150], 8-bit quantised: straight edges at angles U[0, 45] deg with random subpixel
+offsets, circles of radius log-U[3, 40] (bright or dark), and stripes (two parallel edges 3-6 px
+apart). Noise sigma in {0, 2, 5, 10, 20} grey levels, Gaussian blur sigma in {0, 1} px. For every
+detected point within 1 px of a true edge: normal position error (distance to the analytic curve),
+orientation error, curvature error; "found" is the fraction of true edge pixels (one per frame
+column/row) with a detected point within 1 px of their exact crossing point. The same detection
+threshold ``max(10, 3 sigma)`` is used for every method. `subpixel-edges` (optional, benchmark
+only) is PAE by its author's port: iters 0 and 1, order 2.
+
+Timing: one 512 x 512 image with an r = 200 bright disk and sigma = 2 noise, median of
+``--repeats`` runs after compilation, jaxrec (jit, CPU) vs `subpixel-edges` in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+
+import jax
+import numpy as np
+
+from jaxrec.vision.edges import METHODS, detect
+from jaxrec.vision.edges import synthetic as S
+
+SIZE = 96
+
+
+def make_scene(kind: str, rng: np.random.Generator):
+    """Random layers of one family."""
+    c = rng.uniform(100, 150)
+    centre = SIZE / 2 + rng.uniform(-0.5, 0.5, 2)
+    if kind == "line":
+        ang = rng.uniform(0, 45) + 90.0 * rng.integers(0, 4)
+        t = math.radians(ang)
+        return [(S.HalfPlane(ang, math.cos(t) * centre[0] + math.sin(t) * centre[1]), c)]
+    if kind == "circle":
+        r = float(np.exp(rng.uniform(np.log(3), np.log(40))))
+        return [(S.Disk(centre[0], centre[1], r), c if rng.random() < 0.5 else -c)]
+    width = rng.uniform(3, 6)
+    ang = rng.uniform(0, 45) + 90.0 * rng.integers(0, 4)
+    t = math.radians(ang)
+    off = math.cos(t) * centre[0] + math.sin(t) * centre[1]
+    return [(S.HalfPlane(ang, off), c), (S.HalfPlane(ang, off + width), -c)]
+
+
+def score(points, layers):
+    """Per-image errors of the valid points against the analytic shapes."""
+    shapes, contrasts = [s for s, _ in layers], [c for _, c in layers]
+    x, y = points.x.astype(float), points.y.astype(float)
+    d, nx, ny, kap = S.nearest_shape(x, y, shapes, contrasts)
+    on = d <= 1.0
+    cosang = np.clip(points.nx * nx + points.ny * ny, -1, 1)
+    tr = S.truth((SIZE, SIZE), layers, margin=6)
+    if x.size and tr.x.size:
+        dist = np.hypot(tr.x[:, None] - x[None, on], tr.y[:, None] - y[None, on]) if on.any() else None
+        found = (dist.min(axis=1) <= 1.0) if dist is not None else np.zeros(tr.x.size, bool)
+    else:
+        found = np.zeros(tr.x.size, bool)
+    return dict(
+        pos=d[on], ang=np.degrees(np.arccos(cosang[on])), curv=np.abs(points.curvature[on] - kap[on]),
+        found=found, off=int((~on).sum()),
+    )
+
+
+def peer_points(img, threshold, iters):
+    """`subpixel-edges` output as a numpy `EdgePoints`-like object."""
+    from subpixel_edges import subpixel_edges  # noqa: PLC0415 (optional dependency)
+
+    e = subpixel_edges(img, threshold, iters, 2)
+
+    class P:  # minimal duck type for `score`
+        pass
+
+    p = P()
+    p.x, p.y, p.nx, p.ny = (np.asarray(t, float) for t in (e.x, e.y, e.nx, e.ny))
+    p.curvature = np.asarray(e.curv, float)
+    return p
+
+
+def load_peer():
+    try:
+        np.int = int  # the package's numba kernels still use np.int
+        import subpixel_edges  # noqa: F401,PLC0415
+        return True
+    except Exception as err:  # noqa: BLE001
+        print(f"subpixel-edges unavailable ({err}); skipping the peer")
+        return False
+
+
+def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
+    rows = []
+    for kind in kinds:
+        for blur in blurs:
+            for noise in noises:
+                rng = np.random.default_rng([seed, int(noise * 10), int(blur * 10), len(kind)])
+                scenes = [make_scene(kind, rng) for _ in range(trials)]
+                imgs = np.stack([S.render((SIZE, SIZE), L, blur=blur, noise=noise, quantize=True,
+                                          rng=rng) for L in scenes])
+                thr = max(10.0, 3.0 * noise)
+                results = {}
+                for m in methods:
+                    out = detect(imgs, method=m, threshold=thr, max_points=2048).compact()
+                    results[m] = [score(p, L) for p, L in zip(out, scenes)]
+                if peer:
+                    for it in (0, 1):
+                        results[f"subpixel-edges iters{it}"] = [
+                            score(peer_points(im, thr, it), L) for im, L in zip(imgs, scenes)]
+                for m, rs in results.items():
+                    cat = {k: np.concatenate([r[k] for r in rs]) for k in ("pos", "ang", "curv", "found")}
+                    rows.append(dict(
+                        kind=kind, blur=blur, noise=noise, method=m,
+                        pos_mean=float(cat["pos"].mean()) if cat["pos"].size else math.nan,
+                        pos_max=float(cat["pos"].max()) if cat["pos"].size else math.nan,
+                        ang_mean=float(cat["ang"].mean()) if cat["ang"].size else math.nan,
+                        curv_mean=float(cat["curv"].mean()) if cat["curv"].size else math.nan,
+                        found=float(cat["found"].mean()) if cat["found"].size else math.nan,
+                        off_edge=int(sum(r["off"] for r in rs)),
+                    ))
+                    r = rows[-1]
+                    print(f"{kind:6s} blur={blur} sigma={noise:4.1f} {m:26s} mean={r['pos_mean']:.4f} "
+                          f"max={r['pos_max']:.4f} ang={r['ang_mean']:.3f} curv={r['curv_mean']:.4f} "
+                          f"found={r['found']:.3f} off={r['off_edge']}", flush=True)
+    return rows
+
+
+def timing(repeats, methods, peer):
+    rng = np.random.default_rng(1)
+    img = S.render((512, 512), [(S.Disk(255.3, 256.7, 200.0), 120.0)], noise=2.0, quantize=True,
+                   rng=rng)
+    out = {}
+    for m in methods:
+        f = lambda: jax.block_until_ready(detect(img, method=m, threshold=10.0, max_points=4096))  # noqa: E731
+        pts = f()
+        n = int(np.asarray(pts.valid).sum())
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        out[m] = dict(ms=1e3 * float(np.median(ts)), points=n)
+    if peer:
+        from subpixel_edges import subpixel_edges  # noqa: PLC0415
+
+        for it in (0, 1):
+            subpixel_edges(img, 10.0, it, 2)  # numba compilation
+            ts = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                e = subpixel_edges(img, 10.0, it, 2)
+                ts.append(time.perf_counter() - t)
+            out[f"subpixel-edges iters{it}"] = dict(ms=1e3 * float(np.median(ts)), points=len(e.x))
+    for m, r in out.items():
+        print(f"time {m:26s} {r['ms']:8.2f} ms/image  {1e3 * r['ms'] / max(r['points'], 1):7.2f} "
+              f"us/point  ({r['points']} points)")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--noises", type=float, nargs="+", default=[0, 2, 5, 10, 20])
+    ap.add_argument("--blurs", type=float, nargs="+", default=[0, 1])
+    ap.add_argument("--kinds", nargs="+", default=["line", "circle", "stripe"])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    peer = not a.no_peer and load_peer()
+    rows = accuracy(a.trials, a.noises, a.blurs, a.kinds, a.methods, peer)
+    times = {} if a.no_timing else timing(a.repeats, a.methods, peer)
+    if a.out:
+        meta = dict(machine=platform.processor() or platform.machine(), jax=jax.__version__,
+                    devices=str(jax.devices()), args=vars(a))
+        with open(a.out, "w") as fh:
+            json.dump(dict(meta=meta, accuracy=rows, timing=times), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

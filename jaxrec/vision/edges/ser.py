@@ -1,0 +1,134 @@
+"""SER: a stable-edge-region rule for CIS (jaxrec's design; the paper's rule is unpublished).
+
+CIS with window n has position noise ``sigma sqrt(n) / |A - B|`` plus the plateau error amplified
+by about ``n / 2``. SER therefore makes each of the three ingredients of CIS as small or as well
+estimated as the geometry allows, starting from a pilot CIS fit (``a, b, c`` in frame offsets):
+
+1. **Across the edge — minimal window.** Column ``j`` of the pilot curve ``f(j) = a + b j + c j^2``
+   has transition rows inside ``f(j) -+ (e_j + 1/2 + margin)``, ``e_j = |f'(j)| / 2 + |c| / 4``
+   (vertical extent of the edge within the strip); the window is exactly those rows, widened by
+   ``blur_rows`` on each side (step 2). For a sharp edge this is 1-3 pixels instead of 2h + 1.
+2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
+   (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
+   Their median is a robust level; the first rows whose column mean still differs from it by more
+   than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
+   ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
+   mean of pixels within ``clip_k sigma + 0.5`` of the median (pixels of a nearby edge are cut).
+3. **Along the edge — stable extent.** Strip means ``F_j`` for ``j = -3..3`` are fitted by the
+   quadratic ``a + b j + c (j^2 + 1/12)`` over ``|j| <= w``; the widest ``w`` in {1, 2, 3} whose
+   residual is consistent with noise (``ssr / (2w - 2) <= (res_k sigma_F)^2 + res_floor^2``,
+   ``sigma_F = sigma sqrt(n) / |A - B|``) is kept, so straight stretches average 7 columns while
+   corners, small circles and neighbouring edges fall back to the exact 3-column CIS.
+
+Steps 1-3 are iterated ``iters`` times from the refined curve. A point is *rejected* when the
+plateau contrast is below ``contrast_k sigma``, fewer than ``min_kept`` of either side's plateau
+pixels survive the clipping (another edge sits there), or the point leaves its pixel (``|a| > 1``);
+rejected points are left to `complement.py`. ``sigma`` is the image's robust noise estimate.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrec.vision.edges import _columns as col
+from jaxrec.vision.edges.cis import ColumnFit
+
+HALF_COLS = 3  # SER reads frame columns -3..3
+
+
+class SERParams(NamedTuple):
+    """Parameters of the stable-edge-region rule (module docstring); hashable, pass as static."""
+
+    margin: float = 0.5
+    plateau_rows: int = 3
+    plateau_cols: int = 2
+    max_blur_rows: int = 3
+    blur_k: float = 3.0
+    blur_floor: float = 0.02
+    clip_k: float = 2.5
+    min_kept: float = 0.5
+    max_half_cols: int = 3
+    res_k: float = 2.0
+    res_floor: float = 0.003
+    contrast_k: float = 3.0
+    iters: int = 2
+
+
+def window_core(a, b, c, cols, margin):
+    """Rows ``[lo, hi]`` (P, J) that may hold the transition of a sharp edge ``a + b j + c j^2``."""
+    j = cols[None, :].astype(a.dtype)
+    f = a[:, None] + b[:, None] * j + c[:, None] * j * j
+    ext = jnp.abs(b[:, None] + 2.0 * c[:, None] * j) / 2.0 + jnp.abs(c[:, None]) / 4.0
+    lo = jnp.floor(f - ext - 0.5 - margin).astype(jnp.int32) + 1
+    hi = jnp.ceil(f + ext + 0.5 + margin).astype(jnp.int32) - 1
+    return lo, hi
+
+
+def _plateau(v, end, step, sigma, contrast, p: SERParams):
+    """Blur rows and robust plateau beyond window ends ``end`` (P, J) in direction ``step``."""
+    depth = p.max_blur_rows + p.plateau_rows
+    d = jnp.arange(1, depth + 1)[None, None, :]
+    sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
+    vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
+    ncols = vals.shape[1]
+    level = jnp.median(vals.reshape(vals.shape[0], -1), axis=1)
+    row_mean = jnp.mean(vals, axis=1)  # (P, D)
+    tau = jnp.maximum(p.blur_k * sigma / ncols**0.5, p.blur_floor * jnp.abs(contrast))
+    tail = jnp.abs(row_mean - level[:, None]) > tau[:, None]
+    blur_rows = jnp.sum(jnp.cumprod(tail[:, : p.max_blur_rows].astype(jnp.int32), axis=1), axis=1)
+    first = blur_rows[:, None, None] + 1
+    in_rows = (d >= first) & (d < first + p.plateau_rows)
+    keep = in_rows & (jnp.abs(vals - level[:, None, None]) <= p.clip_k * sigma + 0.5)
+    n_keep = jnp.sum(keep, axis=(1, 2))
+    mean = jnp.sum(jnp.where(keep, vals, 0.0), axis=(1, 2)) / jnp.maximum(n_keep, 1)
+    frac = n_keep / (ncols * p.plateau_rows)
+    return jnp.where(n_keep > 0, mean, level), blur_rows, frac
+
+
+def ser_fit(v: jax.Array, pilot: ColumnFit, sigma: jax.Array, p: SERParams) -> ColumnFit:
+    """Refine a pilot CIS fit with the SER rule; ``v`` has 2 HALF_COLS + 1 columns."""
+    if v.shape[1] != 2 * HALF_COLS + 1:
+        raise ValueError(f"SER needs {2 * HALF_COLS + 1} profile columns, got {v.shape[1]}")
+    if not 1 <= p.max_half_cols <= HALF_COLS:
+        raise ValueError(f"max_half_cols must be in [1, {HALF_COLS}], got {p.max_half_cols}")
+    cols = jnp.arange(-HALF_COLS, HALF_COLS + 1)
+    if not 0 <= p.plateau_cols <= HALF_COLS:
+        raise ValueError(f"plateau_cols must be in [0, {HALF_COLS}], got {p.plateau_cols}")
+    a, b, c, above, below = pilot.a, pilot.b, pilot.c, pilot.above, pilot.below
+    for _ in range(p.iters):
+        lo, hi = window_core(a, b, c, cols, p.margin)
+        above, blur_a, frac_a = _plateau(v, lo - 1, -1, sigma, above - below, p)
+        below, blur_b, frac_b = _plateau(v, hi + 1, 1, sigma, above - below, p)
+        m1 = lo - blur_a[:, None]
+        m2 = hi + blur_b[:, None]
+        inside = (m1 > -col.K) & (m2 < col.K)
+        f = col.strip_means(col.column_sums(v, m1, m2), m1, m2, above, below)
+        d, _ = col.safe_contrast(above, below)
+        n = jnp.mean((m2 - m1 + 1)[:, HALF_COLS - 1 : HALF_COLS + 2], axis=1)
+        tol = (p.res_k * sigma * jnp.sqrt(n) / jnp.abs(d)) ** 2 + p.res_floor**2
+        best = None
+        for w in range(1, p.max_half_cols + 1):
+            base = (jnp.abs(cols) <= w)[None, :]
+            wmask = base & inside if w > 1 else jnp.broadcast_to(base, f.shape)
+            weight = wmask.astype(f.dtype)
+            fit = col.fit_columns(jnp.where(wmask, f, 0.0), cols, weight)
+            if best is None:
+                best = fit[:3]
+                continue
+            dof = jnp.sum(weight, axis=1) - 3.0
+            good = jnp.all(wmask == base, axis=1)
+            good &= fit[3] <= tol * jnp.maximum(dof, 1.0)
+            best = tuple(jnp.where(good, new, old) for new, old in zip(fit[:3], best))
+        a, b, c = best
+    ok = (
+        pilot.ok
+        & (jnp.abs(above - below) > p.contrast_k * sigma)
+        & (frac_a >= p.min_kept)
+        & (frac_b >= p.min_kept)
+        & (jnp.abs(a) <= 1.0)
+        & (jnp.abs(b) <= 1.5)
+    )
+    return ColumnFit(a, b, c, above, below, ok)
