@@ -47,7 +47,7 @@ class SERParams(NamedTuple):
     plateau_cols: int = 2
     max_blur_rows: int = 3
     blur_k: float = 3.0
-    blur_floor: float = 0.02
+    blur_floor: float = 0.0005
     clip_k: float = 2.5
     min_kept: float = 0.5
     max_half_cols: int = 3
