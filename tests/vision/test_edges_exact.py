@@ -9,7 +9,8 @@ import pytest
 from jaxrec.vision.edges import METHODS, detect
 from jaxrec.vision.edges import synthetic as S
 
-SHAPE = (40, 40)
+SHAPE = (36, 36)
+BATCH = 8  # every call is padded to this batch so tests share compilations
 
 
 @contextlib.contextmanager
@@ -21,6 +22,15 @@ def x64():
         yield
     finally:
         jax.config.update("jax_enable_x64", old)
+
+
+def run(imgs, method, **kw):
+    """`detect` in float64 on a batch padded to BATCH images; compact results for the real ones."""
+    n = len(imgs)
+    batch = np.concatenate([np.stack(imgs), np.zeros((BATCH - n,) + SHAPE)])
+    with x64():
+        out = detect(batch, method=method, threshold=10.0, max_points=512, **kw)
+    return out.compact()[:n]
 # (normal angle in degrees, offset of the line from the image centre in px)
 LINES = [(0.0, 0.37), (7.0, -0.4), (19.0, 0.21), (33.0, 0.61), (44.0, -0.05), (63.0, 0.3),
          (100.0, -0.28), (212.0, 0.45)]
@@ -28,7 +38,7 @@ LINES = [(0.0, 0.37), (7.0, -0.4), (19.0, 0.21), (33.0, 0.61), (44.0, -0.05), (6
 
 def _line(angle, delta):
     t = np.radians(angle)
-    return S.HalfPlane(angle, float(np.cos(t) + np.sin(t)) * 19.5 + delta)
+    return S.HalfPlane(angle, float(np.cos(t) + np.sin(t)) * 17.5 + delta)
 
 
 def _errors(points, layers, margin=5):
@@ -41,12 +51,10 @@ def _errors(points, layers, margin=5):
 @pytest.mark.parametrize("method", METHODS)
 def test_straight_edges_are_exact(method):
     scenes = [[(_line(a, o), 120.0 if i % 2 else -120.0)] for i, (a, o) in enumerate(LINES)]
-    imgs = np.stack([S.render(SHAPE, L) for L in scenes])
-    with x64():
-        out = detect(imgs, method=method, threshold=10.0, max_points=256).compact()
+    out = run([S.render(SHAPE, L) for L in scenes], method)
     for pts, layers in zip(out, scenes):
         d, cosang, dk, inner = _errors(pts, layers)
-        assert inner.sum() >= 24, f"too few points: {inner.sum()}"
+        assert inner.sum() >= 20, f"too few points: {inner.sum()}"
         assert d.max() < 1e-6
         assert np.all(cosang > 1 - 1e-9)
         assert np.abs(dk).max() < 1e-6
@@ -57,11 +65,9 @@ def test_straight_edges_are_exact(method):
 
 @pytest.mark.parametrize("method,tol", [("cis", 5e-3), ("cis_ser", 5e-3), ("pae", 5e-3)])
 def test_circles_three_column_correction(method, tol):
-    radii = [6.3, 9.0, 15.2]
-    scenes = [[(S.Disk(19.6, 20.3, r), 130.0)] for r in radii]
-    imgs = np.stack([S.render(SHAPE, L) for L in scenes])
-    with x64():
-        out = detect(imgs, method=method, threshold=10.0, max_points=256).compact()
+    radii = [6.3, 9.0, 14.2]
+    scenes = [[(S.Disk(17.6, 18.3, r), 130.0)] for r in radii]
+    out = run([S.render(SHAPE, L) for L in scenes], method)
     for pts, layers, r in zip(out, scenes, radii):
         d, cosang, dk, inner = _errors(pts, layers, margin=2)
         assert inner.sum() > 4 * r  # most of the ~2 pi r edge pixels
@@ -72,27 +78,21 @@ def test_circles_three_column_correction(method, tol):
 
 def test_cis_blur_invariance():
     scenes = [[(_line(a, o), 120.0)] for a, o in LINES[:6]]
-    sharp = np.stack([S.render(SHAPE, L) for L in scenes])
     # kernel radius ceil(3.5 * 0.8) = 3: the window ends (+-7) stay on the plateaus
-    blurred = np.stack([S.render(SHAPE, L, blur=0.8) for L in scenes])
-    with x64():
-        kw = dict(method="cis", threshold=10.0, max_points=256, half_window=7)
-        a = detect(sharp, **kw).compact()
-        b = detect(blurred, **kw).compact()
-    for pa, pb, layers in zip(a, b, scenes):
+    imgs = [S.render(SHAPE, L) for L in scenes[:4]] + [S.render(SHAPE, L, blur=0.8) for L in scenes[:4]]
+    out = run(imgs, "cis", half_window=7)
+    for pa, pb, layers in zip(out[:4], out[4:], scenes):
         da, _, _, ia = _errors(pa, layers, margin=8)  # away from the blur's border padding
         db, _, _, ib = _errors(pb, layers, margin=8)
-        assert ib.sum() >= 18
+        assert ib.sum() >= 14
         assert db.max() < 1e-6 and da.max() < 1e-6
 
 
 def test_ser_handles_blur_without_tuning():
     scenes = [[(_line(a, o), 120.0)] for a, o in LINES[:4]]
-    blurred = np.stack([S.render(SHAPE, L, blur=1.0) for L in scenes])
-    with x64():
-        out = detect(blurred, method="cis_ser", threshold=10.0, max_points=256).compact()
+    out = run([S.render(SHAPE, L, blur=1.0) for L in scenes], "cis_ser")
     for pts, layers in zip(out, scenes):
         d, _, _, inner = _errors(pts, layers)
-        assert inner.sum() >= 24
+        assert inner.sum() >= 20
         # blur tails below the noise-adaptive floor are cut: small, not zero (README, SER)
         assert np.median(d) < 0.005 and d.max() < 0.025
