@@ -21,8 +21,10 @@ Timing: one 512 x 512 image with an r = 200 bright disk and sigma = 2 noise, med
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import platform
 import time
 
@@ -36,21 +38,22 @@ SIZE = 96
 
 
 def make_scene(kind: str, rng: np.random.Generator):
-    """Random layers of one family."""
+    """Random layers of one family and the background level (grey levels stay in 50..200)."""
     c = rng.uniform(100, 150)
     centre = SIZE / 2 + rng.uniform(-0.5, 0.5, 2)
     if kind == "line":
         ang = rng.uniform(0, 45) + 90.0 * rng.integers(0, 4)
         t = math.radians(ang)
-        return [(S.HalfPlane(ang, math.cos(t) * centre[0] + math.sin(t) * centre[1]), c)]
+        return [(S.HalfPlane(ang, math.cos(t) * centre[0] + math.sin(t) * centre[1]), c)], 50.0
     if kind == "circle":
         r = float(np.exp(rng.uniform(np.log(3), np.log(40))))
-        return [(S.Disk(centre[0], centre[1], r), c if rng.random() < 0.5 else -c)]
+        dark = rng.random() < 0.5
+        return [(S.Disk(centre[0], centre[1], r), -c if dark else c)], 200.0 if dark else 50.0
     width = rng.uniform(3, 6)
     ang = rng.uniform(0, 45) + 90.0 * rng.integers(0, 4)
     t = math.radians(ang)
     off = math.cos(t) * centre[0] + math.sin(t) * centre[1]
-    return [(S.HalfPlane(ang, off), c), (S.HalfPlane(ang, off + width), -c)]
+    return [(S.HalfPlane(ang, off), c), (S.HalfPlane(ang, off + width), -c)], 50.0
 
 
 def score(points, layers):
@@ -72,29 +75,48 @@ def score(points, layers):
     )
 
 
-def peer_points(img, threshold, iters):
-    """`subpixel-edges` output as a numpy `EdgePoints`-like object."""
+class _Points:
+    """Minimal numpy stand-in for `EdgePoints` (what `score` reads)."""
+
+    def __init__(self, x, y, nx, ny, curvature):
+        self.x, self.y, self.nx, self.ny, self.curvature = x, y, nx, ny, curvature
+
+
+def _peer_worker_init():
+    np.int = int  # the package's numba kernels still use np.int (removed in numpy 1.24)
+
+
+def _peer_run(img, threshold, iters):
+    """`subpixel-edges` (PAE, order 2) in the worker process; plain arrays back."""
     from subpixel_edges import subpixel_edges  # noqa: PLC0415 (optional dependency)
 
     e = subpixel_edges(img, threshold, iters, 2)
+    return tuple(np.asarray(t, float) for t in (e.x, e.y, e.nx, e.ny, e.curv))
 
-    class P:  # minimal duck type for `score`
-        pass
 
-    p = P()
-    p.x, p.y, p.nx, p.ny = (np.asarray(t, float) for t in (e.x, e.y, e.nx, e.ny))
-    p.curvature = np.asarray(e.curv, float)
-    return p
+def _peer_time(img, threshold, iters, repeats):
+    from subpixel_edges import subpixel_edges  # noqa: PLC0415
+
+    subpixel_edges(img, threshold, iters, 2)  # numba compilation
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        e = subpixel_edges(img, threshold, iters, 2)
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)), len(e.x)
 
 
 def load_peer():
+    """A one-process pool running `subpixel-edges`, or None. numba lives only in that process:
+    importing it next to XLA's CPU runtime deadlocked this script intermittently."""
     try:
-        np.int = int  # the package's numba kernels still use np.int
-        import subpixel_edges  # noqa: F401,PLC0415
-        return True
+        pool = concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_peer_worker_init)
+        pool.submit(_peer_run, np.zeros((16, 16)), 10.0, 0).result()
+        return pool
     except Exception as err:  # noqa: BLE001
         print(f"subpixel-edges unavailable ({err}); skipping the peer")
-        return False
+        return None
 
 
 def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
@@ -103,9 +125,10 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
         for blur in blurs:
             for noise in noises:
                 rng = np.random.default_rng([seed, int(noise * 10), int(blur * 10), len(kind)])
-                scenes = [make_scene(kind, rng) for _ in range(trials)]
-                imgs = np.stack([S.render((SIZE, SIZE), L, blur=blur, noise=noise, quantize=True,
-                                          rng=rng) for L in scenes])
+                made = [make_scene(kind, rng) for _ in range(trials)]
+                scenes = [L for L, _ in made]
+                imgs = np.stack([S.render((SIZE, SIZE), L, background=bg, blur=blur, noise=noise,
+                                          quantize=True, rng=rng) for L, bg in made])
                 thr = max(10.0, 3.0 * noise)
                 results = {}
                 for m in methods:
@@ -113,8 +136,9 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
                     results[m] = [score(p, L) for p, L in zip(out, scenes)]
                 if peer:
                     for it in (0, 1):
+                        futs = [peer.submit(_peer_run, im, thr, it) for im in imgs]
                         results[f"subpixel-edges iters{it}"] = [
-                            score(peer_points(im, thr, it), L) for im, L in zip(imgs, scenes)]
+                            score(_Points(*f.result()), L) for f, L in zip(futs, scenes)]
                 for m, rs in results.items():
                     cat = {k: np.concatenate([r[k] for r in rs]) for k in ("pos", "ang", "curv", "found")}
                     rows.append(dict(
@@ -149,16 +173,9 @@ def timing(repeats, methods, peer):
             ts.append(time.perf_counter() - t)
         out[m] = dict(ms=1e3 * float(np.median(ts)), points=n)
     if peer:
-        from subpixel_edges import subpixel_edges  # noqa: PLC0415
-
         for it in (0, 1):
-            subpixel_edges(img, 10.0, it, 2)  # numba compilation
-            ts = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                e = subpixel_edges(img, 10.0, it, 2)
-                ts.append(time.perf_counter() - t)
-            out[f"subpixel-edges iters{it}"] = dict(ms=1e3 * float(np.median(ts)), points=len(e.x))
+            sec, n = peer.submit(_peer_time, img, 10.0, it, repeats).result()
+            out[f"subpixel-edges iters{it}"] = dict(ms=1e3 * sec, points=n)
     for m, r in out.items():
         print(f"time {m:26s} {r['ms']:8.2f} ms/image  {1e3 * r['ms'] / max(r['points'], 1):7.2f} "
               f"us/point  ({r['points']} points)")
@@ -177,7 +194,7 @@ def main():
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    peer = not a.no_peer and load_peer()
+    peer = None if a.no_peer else load_peer()
     rows = accuracy(a.trials, a.noises, a.blurs, a.kinds, a.methods, peer)
     times = {} if a.no_timing else timing(a.repeats, a.methods, peer)
     if a.out:

@@ -37,9 +37,10 @@ def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, 
     else:
         cand = candidates(img, thr, max_points)
         v = col.profiles(img, cand, HALF_COLS)
-        fit = cis_fit(v, cand, half_window)
-        if method != "cis":
-            fit = ser_fit(v, fit, sigma, ser)
+        if method == "cis":
+            fit = cis_fit(v, cand, half_window)
+        else:  # SER starts from the floating-limit (PAE-window) fit, robust to nearby edges
+            fit = ser_fit(v, pae_fit(v, cand, order=2, smooth=False), sigma, ser)
         if method == "cis_ser_complement":
             fit = complement_fit(v, cand, fit, img.shape, comp)
     return col.to_points(cand, fit.a, fit.b, fit.c, fit.above, fit.below, fit.ok)
@@ -72,7 +73,7 @@ def detect(
       threshold: gradient-magnitude threshold (central differences); ``None`` uses
         ``max(4 sigma, 0.02 (max - min))`` with ``sigma`` the robust noise estimate.
       max_points: static size of the padded output per image (raster order beyond it is cut).
-      half_window: CIS window half-height ``h`` (rows ``-h..h``; SER's pilot uses it too).
+      half_window: CIS window half-height ``h`` (rows ``-h..h``) of ``method="cis"``.
       order: PAE order, 1 (line) or 2 (parabola, with curvature).
       ser, complement: parameters of the SER rule and the edge complement.
     Returns:

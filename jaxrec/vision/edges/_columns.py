@@ -69,6 +69,22 @@ def strip_means(s, m1, m2, a_int, b_int):
     return (s - a_int[:, None] * (0.5 - m1) - b_int[:, None] * (m2 + 0.5)) / d[:, None]
 
 
+def _solve3(m: jax.Array, y: jax.Array) -> jax.Array:
+    """Batched 3 x 3 solve by Cramer's rule (no LAPACK call; tiny, well-conditioned systems)."""
+
+    def det(t):
+        return (
+            t[:, 0, 0] * (t[:, 1, 1] * t[:, 2, 2] - t[:, 1, 2] * t[:, 2, 1])
+            - t[:, 0, 1] * (t[:, 1, 0] * t[:, 2, 2] - t[:, 1, 2] * t[:, 2, 0])
+            + t[:, 0, 2] * (t[:, 1, 0] * t[:, 2, 1] - t[:, 1, 1] * t[:, 2, 0])
+        )
+
+    d = det(m)
+    d = jnp.where(d == 0, 1.0, d)
+    cols = [det(m.at[:, :, i].set(y)) / d for i in range(3)]
+    return jnp.stack(cols, axis=-1)
+
+
 def fit_columns(f: jax.Array, cols: jax.Array, weight: jax.Array):
     """Weighted least squares of ``F_j = a + b j + c (j^2 + 1/12)`` over columns.
 
@@ -86,7 +102,7 @@ def fit_columns(f: jax.Array, cols: jax.Array, weight: jax.Array):
     wb = basis * weight[..., None]
     gram = jnp.einsum("pji,pjk->pik", wb, basis)
     rhs = jnp.einsum("pji,pj->pi", wb, f)
-    coef = jnp.linalg.solve(gram, rhs[..., None])[..., 0]
+    coef = _solve3(gram, rhs)
     resid = f - jnp.einsum("pji,pi->pj", basis, coef)
     return coef[:, 0], coef[:, 1], coef[:, 2], jnp.sum(weight * resid * resid, axis=1)
 

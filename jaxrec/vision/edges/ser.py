@@ -2,7 +2,8 @@
 
 CIS with window n has position noise ``sigma sqrt(n) / |A - B|`` plus the plateau error amplified
 by about ``n / 2``. SER therefore makes each of the three ingredients of CIS as small or as well
-estimated as the geometry allows, starting from a pilot CIS fit (``a, b, c`` in frame offsets):
+estimated as the geometry allows, starting from a pilot fit (``a, b, c`` in frame offsets; jaxrec
+uses CIS with PAE's floating limits, which stop at the gradient minimum before a nearby edge):
 
 1. **Across the edge — minimal window.** Column ``j`` of the pilot curve ``f(j) = a + b j + c j^2``
    has transition rows inside ``f(j) -+ (e_j + 1/2 + margin)``, ``e_j = |f'(j)| / 2 + |c| / 4``
@@ -10,10 +11,11 @@ estimated as the geometry allows, starting from a pilot CIS fit (``a, b, c`` in 
    ``blur_rows`` on each side (step 2). For a sharp edge this is 1-3 pixels instead of 2h + 1.
 2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
    (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
-   Their median is a robust level; the first rows whose column mean still differs from it by more
+   The median of the nearest ``plateau_rows`` rows is a robust level; the first rows whose column mean still differs from it by more
    than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
    ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
-   mean of pixels within ``clip_k sigma + 0.5`` of the median (pixels of a nearby edge are cut).
+   mean of pixels within ``clip_k sigma + clip_frac |A - B| + 0.5`` of the median (pixels of a
+   nearby edge are cut; the contrast term tolerates texture, the 0.5 grey-level quantisation).
 3. **Along the edge — stable extent.** Strip means ``F_j`` for ``j = -3..3`` are fitted by the
    quadratic ``a + b j + c (j^2 + 1/12)`` over ``|j| <= w``; the widest ``w`` in {1, 2, 3} whose
    residual is consistent with noise (``ssr / (2w - 2) <= (res_k sigma_F)^2 + res_floor^2``,
@@ -49,6 +51,7 @@ class SERParams(NamedTuple):
     blur_k: float = 3.0
     blur_floor: float = 0.0005
     clip_k: float = 2.5
+    clip_frac: float = 0.05
     min_kept: float = 0.5
     max_half_cols: int = 3
     res_k: float = 2.0
@@ -74,14 +77,16 @@ def _plateau(v, end, step, sigma, contrast, p: SERParams):
     sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
     ncols = vals.shape[1]
-    level = jnp.median(vals.reshape(vals.shape[0], -1), axis=1)
+    near = vals[:, :, : p.plateau_rows]  # the nearest rows: a nearby edge is least likely there
+    level = jnp.median(near.reshape(near.shape[0], -1), axis=1)
     row_mean = jnp.mean(vals, axis=1)  # (P, D)
     tau = jnp.maximum(p.blur_k * sigma / ncols**0.5, p.blur_floor * jnp.abs(contrast))
     tail = jnp.abs(row_mean - level[:, None]) > tau[:, None]
     blur_rows = jnp.sum(jnp.cumprod(tail[:, : p.max_blur_rows].astype(jnp.int32), axis=1), axis=1)
     first = blur_rows[:, None, None] + 1
     in_rows = (d >= first) & (d < first + p.plateau_rows)
-    keep = in_rows & (jnp.abs(vals - level[:, None, None]) <= p.clip_k * sigma + 0.5)
+    clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
+    keep = in_rows & (jnp.abs(vals - level[:, None, None]) <= clip[:, None, None])
     n_keep = jnp.sum(keep, axis=(1, 2))
     mean = jnp.sum(jnp.where(keep, vals, 0.0), axis=(1, 2)) / jnp.maximum(n_keep, 1)
     frac = n_keep / (ncols * p.plateau_rows)
