@@ -11,7 +11,9 @@ uses CIS with PAE's floating limits, which stop at the gradient minimum before a
    ``blur_rows`` on each side (step 2). For a sharp edge this is 1-3 pixels instead of 2h + 1.
 2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
    (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
-   The median of the nearest ``plateau_rows`` rows is a robust level; the first rows whose column mean still differs from it by more
+   The median of the rows beyond ``max_blur_rows`` is a robust level, unless it differs from the
+   median of the nearest ``plateau_rows`` rows by more than the clip below (another edge lies
+   beyond: then the near median is used); the first rows whose column mean still differs from it by more
    than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
    ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
    mean of pixels within ``clip_k sigma + clip_frac |A - B| + 0.5`` of the median (pixels of a
@@ -77,15 +79,17 @@ def _plateau(v, end, step, sigma, contrast, p: SERParams):
     sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
     ncols = vals.shape[1]
-    near = vals[:, :, : p.plateau_rows]  # the nearest rows: a nearby edge is least likely there
-    level = jnp.median(near.reshape(near.shape[0], -1), axis=1)
+    clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
+    flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
+    near = jnp.median(flat(vals[:, :, : p.plateau_rows]), axis=1)  # least likely on another edge
+    far = jnp.median(flat(vals[:, :, p.max_blur_rows :]), axis=1)  # beyond any blur tail
+    level = jnp.where(jnp.abs(far - near) <= clip, far, near)
     row_mean = jnp.mean(vals, axis=1)  # (P, D)
     tau = jnp.maximum(p.blur_k * sigma / ncols**0.5, p.blur_floor * jnp.abs(contrast))
     tail = jnp.abs(row_mean - level[:, None]) > tau[:, None]
     blur_rows = jnp.sum(jnp.cumprod(tail[:, : p.max_blur_rows].astype(jnp.int32), axis=1), axis=1)
     first = blur_rows[:, None, None] + 1
     in_rows = (d >= first) & (d < first + p.plateau_rows)
-    clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
     keep = in_rows & (jnp.abs(vals - level[:, None, None]) <= clip[:, None, None])
     n_keep = jnp.sum(keep, axis=(1, 2))
     mean = jnp.sum(jnp.where(keep, vals, 0.0), axis=(1, 2)) / jnp.maximum(n_keep, 1)
