@@ -11,7 +11,7 @@ apart). Noise sigma in {0, 2, 5, 10, 20} grey levels, Gaussian blur sigma in {0,
 detected point within 1 px of a true edge: normal position error (distance to the analytic curve),
 orientation error, curvature error; "found" is the fraction of true edge pixels (one per frame
 column/row) with a detected point within 1 px of their exact crossing point. The same detection
-threshold ``max(10, 3 sigma)`` is used for every method. `subpixel-edges` (optional, benchmark
+threshold ``max(10, 2 sigma)`` is used for every method. `subpixel-edges` (optional, benchmark
 only) is PAE by its author's port: iters 0 and 1, order 2.
 
 Timing: one 512 x 512 image with an r = 200 bright disk and sigma = 2 noise, median of
@@ -129,7 +129,7 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
                 scenes = [L for L, _ in made]
                 imgs = np.stack([S.render((SIZE, SIZE), L, background=bg, blur=blur, noise=noise,
                                           quantize=True, rng=rng) for L, bg in made])
-                thr = max(10.0, 3.0 * noise)
+                thr = max(10.0, 2.0 * noise)
                 results = {}
                 for m in methods:
                     out = detect(imgs, method=m, threshold=thr, max_points=2048).compact()

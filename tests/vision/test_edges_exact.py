@@ -63,7 +63,7 @@ def test_straight_edges_are_exact(method):
         np.testing.assert_allclose(pts.i1[inner], hi, atol=1e-6)
 
 
-@pytest.mark.parametrize("method,tol", [("cis", 5e-3), ("cis_ser", 5e-3), ("pae", 5e-3)])
+@pytest.mark.parametrize("method,tol", [("cis", 5e-3), ("cis_ser", 1e-2), ("pae", 5e-3)])
 def test_circles_three_column_correction(method, tol):
     radii = [6.3, 9.0, 14.2]
     scenes = [[(S.Disk(17.6, 18.3, r), 130.0)] for r in radii]

@@ -40,7 +40,7 @@ def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, 
         if method == "cis":
             fit = cis_fit(v, cand, half_window)
         else:  # SER starts from the floating-limit (PAE-window) fit, robust to nearby edges
-            fit = ser_fit(v, pae_fit(v, cand, order=2, smooth=False), sigma, ser)
+            fit = ser_fit(v, pae_fit(v, cand, order=2, smooth=False), cand.valid, sigma, ser)
         if method == "cis_ser_complement":
             fit = complement_fit(v, cand, fit, img.shape, comp)
     return col.to_points(cand, fit.a, fit.b, fit.c, fit.above, fit.below, fit.ok)

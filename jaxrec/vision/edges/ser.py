@@ -52,6 +52,7 @@ class SERParams(NamedTuple):
     max_blur_rows: int = 3
     blur_k: float = 3.0
     blur_floor: float = 0.0005
+    global_blur_floor: float = 0.01
     clip_k: float = 2.5
     clip_frac: float = 0.05
     min_kept: float = 0.5
@@ -72,33 +73,56 @@ def window_core(a, b, c, cols, margin):
     return lo, hi
 
 
-def _plateau(v, end, step, sigma, contrast, p: SERParams):
-    """Blur rows and robust plateau beyond window ends ``end`` (P, J) in direction ``step``."""
+def _levels(v, end, step, sigma, contrast, p: SERParams):
+    """Rows beyond window ends ``end`` (P, J) in direction ``step``: values, level, deviations.
+
+    Returns ``vals`` (P, cols, D), the robust ``level`` (P,), the row-mean deviation towards the
+    other side ``dev`` (P, max_blur_rows) and the clip half-width (P,).
+    """
     depth = p.max_blur_rows + p.plateau_rows
     d = jnp.arange(1, depth + 1)[None, None, :]
     sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
-    ncols = vals.shape[1]
     clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
     flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
     near = jnp.median(flat(vals[:, :, : p.plateau_rows]), axis=1)  # least likely on another edge
     far = jnp.median(flat(vals[:, :, p.max_blur_rows :]), axis=1)  # beyond any blur tail
     level = jnp.where(jnp.abs(far - near) <= clip, far, near)
-    row_mean = jnp.mean(vals, axis=1)  # (P, D)
-    tau = jnp.maximum(p.blur_k * sigma / ncols**0.5, p.blur_floor * jnp.abs(contrast))
-    tail = jnp.abs(row_mean - level[:, None]) > tau[:, None]
-    blur_rows = jnp.sum(jnp.cumprod(tail[:, : p.max_blur_rows].astype(jnp.int32), axis=1), axis=1)
+    towards = jnp.sign(contrast) * step  # +1 when the other side is brighter: tails are positive
+    dev = (jnp.mean(vals[:, :, : p.max_blur_rows], axis=1) - level[:, None]) * towards[:, None]
+    return vals, level, dev, clip
+
+
+def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
+    """Tail rows that join the window: the point's own significant tail or the image-wide one
+    (``global_frac``, median over points), cut where the deviation grows again (another edge)."""
+    noise = jnp.broadcast_to(p.blur_k * sigma / ncols**0.5, contrast.shape)
+    tau = jnp.maximum(noise, p.blur_floor * jnp.abs(contrast))
+    prev = jnp.concatenate([jnp.full_like(dev[:, :1], jnp.inf), dev[:, :-1]], axis=1)
+    mono = jnp.cumprod((dev <= prev + noise[:, None]).astype(jnp.int32), axis=1)
+    count = lambda t: jnp.sum(jnp.cumprod(t.astype(jnp.int32), axis=1), axis=1)  # noqa: E731
+    own = count(dev > tau[:, None])
+    image = count(global_frac[None, :] > p.global_blur_floor)
+    return jnp.minimum(jnp.maximum(own, image), jnp.sum(mono, axis=1))
+
+
+def _plateau(vals, level, clip, blur_rows, p: SERParams):
+    """Clipped mean of the ``plateau_rows`` rows after the tail, and the kept fraction."""
+    d = jnp.arange(1, vals.shape[2] + 1)[None, None, :]
     first = blur_rows[:, None, None] + 1
     in_rows = (d >= first) & (d < first + p.plateau_rows)
     keep = in_rows & (jnp.abs(vals - level[:, None, None]) <= clip[:, None, None])
     n_keep = jnp.sum(keep, axis=(1, 2))
     mean = jnp.sum(jnp.where(keep, vals, 0.0), axis=(1, 2)) / jnp.maximum(n_keep, 1)
-    frac = n_keep / (ncols * p.plateau_rows)
-    return jnp.where(n_keep > 0, mean, level), blur_rows, frac
+    frac = n_keep / (vals.shape[1] * p.plateau_rows)
+    return jnp.where(n_keep > 0, mean, level), frac
 
 
-def ser_fit(v: jax.Array, pilot: ColumnFit, sigma: jax.Array, p: SERParams) -> ColumnFit:
-    """Refine a pilot CIS fit with the SER rule; ``v`` has 2 HALF_COLS + 1 columns."""
+def ser_fit(
+    v: jax.Array, pilot: ColumnFit, valid: jax.Array, sigma: jax.Array, p: SERParams
+) -> ColumnFit:
+    """Refine a pilot fit with the SER rule; ``v`` has 2 HALF_COLS + 1 columns, ``valid`` (P,)
+    marks real candidates (they alone enter the image-wide blur estimate)."""
     if v.shape[1] != 2 * HALF_COLS + 1:
         raise ValueError(f"SER needs {2 * HALF_COLS + 1} profile columns, got {v.shape[1]}")
     if not 1 <= p.max_half_cols <= HALF_COLS:
@@ -109,8 +133,19 @@ def ser_fit(v: jax.Array, pilot: ColumnFit, sigma: jax.Array, p: SERParams) -> C
     a, b, c, above, below = pilot.a, pilot.b, pilot.c, pilot.above, pilot.below
     for _ in range(p.iters):
         lo, hi = window_core(a, b, c, cols, p.margin)
-        above, blur_a, frac_a = _plateau(v, lo - 1, -1, sigma, above - below, p)
-        below, blur_b, frac_b = _plateau(v, hi + 1, 1, sigma, above - below, p)
+        contrast = above - below
+        vals_a, lev_a, dev_a, clip_a = _levels(v, lo - 1, -1, sigma, contrast, p)
+        vals_b, lev_b, dev_b, clip_b = _levels(v, hi + 1, 1, sigma, contrast, p)
+        use = (valid & pilot.ok & (contrast != 0))[:, None]
+        scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
+        pooled = jnp.concatenate([jnp.where(use, dev_a / scale, jnp.nan),
+                                  jnp.where(use, dev_b / scale, jnp.nan)], axis=0)
+        global_frac = jnp.nan_to_num(jnp.nanmedian(pooled, axis=0), nan=0.0)
+        ncols = 2 * p.plateau_cols + 1
+        blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, p)
+        blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, p)
+        above, frac_a = _plateau(vals_a, lev_a, clip_a, blur_a, p)
+        below, frac_b = _plateau(vals_b, lev_b, clip_b, blur_b, p)
         m1 = lo - blur_a[:, None]
         m2 = hi + blur_b[:, None]
         inside = (m1 > -col.K) & (m2 < col.K)
