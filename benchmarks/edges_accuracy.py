@@ -31,10 +31,20 @@ import time
 import jax
 import numpy as np
 
-from jaxrec.vision.edges import METHODS, detect
+from jaxrec.vision.edges import METHODS, SERParams, detect
 from jaxrec.vision.edges import synthetic as S
 
 SIZE = 96
+
+# SER ablations (--ablation): each switches one part of the rule off (jaxrec.vision.edges.ser)
+ABLATIONS = {
+    "cis_ser -cols (3 columns only)": ("cis_ser", dict(ser=SERParams(max_half_cols=1))),
+    "cis_ser -plateau (1 row x 1 col)": (
+        "cis_ser", dict(ser=SERParams(plateau_rows=1, plateau_cols=0, clip_k=1e9))),
+    "cis_ser -minwin (margin 2.5)": ("cis_ser", dict(ser=SERParams(margin=2.5))),
+    "cis_ser -blur (no tail rows)": ("cis_ser", dict(ser=SERParams(max_blur_rows=0))),
+    "cis_ser -reject (keep all)": ("cis_ser", dict(ser=SERParams(min_kept=0.0, contrast_k=0.0))),
+}
 
 
 def make_scene(kind: str, rng: np.random.Generator):
@@ -132,7 +142,8 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
                 thr = max(10.0, 2.0 * noise)
                 results = {}
                 for m in methods:
-                    out = detect(imgs, method=m, threshold=thr, max_points=2048).compact()
+                    method, kw = ABLATIONS.get(m, (m, {}))
+                    out = detect(imgs, method=method, threshold=thr, max_points=2048, **kw).compact()
                     results[m] = [score(p, L) for p, L in zip(out, scenes)]
                 if peer:
                     for it in (0, 1):
@@ -190,12 +201,14 @@ def main():
     ap.add_argument("--blurs", type=float, nargs="+", default=[0, 1])
     ap.add_argument("--kinds", nargs="+", default=["line", "circle", "stripe"])
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--ablation", action="store_true", help="add the SER ablations to --methods")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     peer = None if a.no_peer else load_peer()
-    rows = accuracy(a.trials, a.noises, a.blurs, a.kinds, a.methods, peer)
+    methods = a.methods + (list(ABLATIONS) if a.ablation else [])
+    rows = accuracy(a.trials, a.noises, a.blurs, a.kinds, methods, peer)
     times = {} if a.no_timing else timing(a.repeats, a.methods, peer)
     if a.out:
         meta = dict(machine=platform.processor() or platform.machine(), jax=jax.__version__,
