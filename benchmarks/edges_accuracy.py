@@ -44,6 +44,7 @@ ABLATIONS = {
     "cis_ser -minwin (margin 2.5)": ("cis_ser", dict(ser=SERParams(margin=2.5))),
     "cis_ser -blur (no tail rows)": ("cis_ser", dict(ser=SERParams(max_blur_rows=0))),
     "cis_ser -reject (keep all)": ("cis_ser", dict(ser=SERParams(min_kept=0.0, contrast_k=0.0))),
+    "cis_ser -iterate (1 pass)": ("cis_ser", dict(ser=SERParams(iters=1))),
 }
 
 
@@ -174,7 +175,7 @@ def timing(repeats, methods, peer):
                    rng=rng)
     out = {}
     for m in methods:
-        f = lambda: jax.block_until_ready(detect(img, method=m, threshold=10.0, max_points=4096))  # noqa: E731
+        f = lambda: jax.block_until_ready(detect(img, method=m, threshold=10.0, max_points=2048))  # noqa: E731
         pts = f()
         n = int(np.asarray(pts.valid).sum())
         ts = []

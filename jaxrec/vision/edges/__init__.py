@@ -26,17 +26,19 @@ __all__ = ["EdgePoints", "SERParams", "ComplementParams", "METHODS", "detect"]
 METHODS = ("pae", "pae_smooth", "cis", "cis_ser", "cis_ser_complement")
 
 
-def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, comp):
-    sigma = noise_sigma(img)
-    auto = jnp.maximum(4.0 * sigma, 0.02 * (jnp.max(img) - jnp.min(img)))
-    thr = jnp.where(jnp.isnan(threshold), auto, threshold)
+def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, comp, auto):
+    needs_sigma = auto or method.startswith("cis_ser")
+    sigma = noise_sigma(img) if needs_sigma else None
+    if auto:
+        threshold = jnp.maximum(4.0 * sigma, 0.02 * (jnp.max(img) - jnp.min(img)))
+    thr = threshold
     if method.startswith("pae"):
         work = box3(img) if method == "pae_smooth" else img
         cand = candidates(work, thr, max_points)
         fit = pae_fit(col.profiles(work, cand, 1), cand, order=order, smooth=method == "pae_smooth")
     else:
         cand = candidates(img, thr, max_points)
-        v = col.profiles(img, cand, HALF_COLS)
+        v = col.profiles(img, cand, 1 if method == "cis" else HALF_COLS)
         if method == "cis":
             fit = cis_fit(v, cand, half_window)
         else:  # SER starts from the floating-limit (PAE-window) fit, robust to nearby edges
@@ -48,7 +50,7 @@ def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("method", "max_points", "half_window", "order", "ser", "comp"),
+    static_argnames=("method", "max_points", "half_window", "order", "ser", "comp", "auto"),
 )
 def _detect_batch(images, threshold, **kw):
     return jax.vmap(lambda im: _detect_one(im, threshold, **kw))(images)
@@ -101,9 +103,9 @@ def detect(
     images = jnp.asarray(image, dtype)
     batched = images.ndim == 3
     images = images if batched else images[None]
-    thr = jnp.asarray(np.nan if threshold is None else threshold, dtype)
+    thr = jnp.asarray(0.0 if threshold is None else threshold, dtype)
     out = _detect_batch(
         images, thr, method=method, max_points=max_points, half_window=half_window,
-        order=order, ser=ser, comp=complement,
+        order=order, ser=ser, comp=complement, auto=threshold is None,
     )
     return out if batched else jax.tree.map(lambda t: t[0], out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrec.vision.edges._types import EdgePoints
 from jaxrec.vision.edges.pixel import Candidates
@@ -69,42 +70,23 @@ def strip_means(s, m1, m2, a_int, b_int):
     return (s - a_int[:, None] * (0.5 - m1) - b_int[:, None] * (m2 + 0.5)) / d[:, None]
 
 
-def _solve3(m: jax.Array, y: jax.Array) -> jax.Array:
-    """Batched 3 x 3 solve by Cramer's rule (no LAPACK call; tiny, well-conditioned systems)."""
-
-    def det(t):
-        return (
-            t[:, 0, 0] * (t[:, 1, 1] * t[:, 2, 2] - t[:, 1, 2] * t[:, 2, 1])
-            - t[:, 0, 1] * (t[:, 1, 0] * t[:, 2, 2] - t[:, 1, 2] * t[:, 2, 0])
-            + t[:, 0, 2] * (t[:, 1, 0] * t[:, 2, 1] - t[:, 1, 1] * t[:, 2, 0])
-        )
-
-    d = det(m)
-    d = jnp.where(d == 0, 1.0, d)
-    cols = [det(m.at[:, :, i].set(y)) / d for i in range(3)]
-    return jnp.stack(cols, axis=-1)
-
-
-def fit_columns(f: jax.Array, cols: jax.Array, weight: jax.Array):
-    """Weighted least squares of ``F_j = a + b j + c (j^2 + 1/12)`` over columns.
+def fit_columns(f: jax.Array, half: int, w: int):
+    """Least squares of ``F_j = a + b j + c (j^2 + 1/12)`` over the columns ``|j| <= w``.
 
     Args:
-      f: (P, J) strip means; cols: (J,) column offsets; weight: (P, J) 0/1 with >= 3 distinct
-        columns per row. Three columns reproduce the closed form exactly.
+      f: (P, 2 half + 1) strip means for columns ``j = -half..half``; ``1 <= w <= half``.
     Returns:
-      ``(a, b, c, ssr)`` each (P,), ``ssr`` the weighted residual sum of squares.
+      ``(a, b, c, ssr)`` each (P,), ``ssr`` the residual sum of squares over the used columns.
+      ``w = 1`` is the exact three-column closed form. The fit is a fixed linear map, precomputed.
     """
-    jf = cols.astype(f.dtype)[None, :]
-    quad = jf * jf + 1.0 / 12.0
-    basis = jnp.stack(
-        [jnp.ones_like(f), jnp.broadcast_to(jf, f.shape), jnp.broadcast_to(quad, f.shape)], -1
-    )
-    wb = basis * weight[..., None]
-    gram = jnp.einsum("pji,pjk->pik", wb, basis)
-    rhs = jnp.einsum("pji,pj->pi", wb, f)
-    coef = _solve3(gram, rhs)
-    resid = f - jnp.einsum("pji,pi->pj", basis, coef)
-    return coef[:, 0], coef[:, 1], coef[:, 2], jnp.sum(weight * resid * resid, axis=1)
+    j = np.arange(-half, half + 1, dtype=np.float64)
+    used = np.abs(j) <= w
+    basis = np.stack([np.ones_like(j), j, j * j + 1.0 / 12.0], axis=1) * used[:, None]
+    pinv = np.linalg.pinv(basis)  # (3, J): zero weight on unused columns
+    resid_map = (np.eye(j.size) - basis @ pinv) * used[:, None]  # (J, J)
+    coef = f @ jnp.asarray(pinv.T, f.dtype)
+    resid = f @ jnp.asarray(resid_map.T, f.dtype)
+    return coef[:, 0], coef[:, 1], coef[:, 2], jnp.sum(resid * resid, axis=1)
 
 
 def to_points(cand: Candidates, a, b, c, a_int, b_int, ok) -> EdgePoints:

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jaxrec.vision.edges import _columns as col
 from jaxrec.vision.edges.cis import ColumnFit
 
-HALF_COLS = 3  # SER reads frame columns -3..3
+HALF_COLS = 5  # SER reads frame columns -5..5
 
 
 class SERParams(NamedTuple):
@@ -56,7 +56,7 @@ class SERParams(NamedTuple):
     clip_k: float = 2.5
     clip_frac: float = 0.05
     min_kept: float = 0.5
-    max_half_cols: int = 3
+    max_half_cols: int = 5
     res_k: float = 2.0
     res_floor: float = 0.003
     contrast_k: float = 3.0
@@ -73,6 +73,15 @@ def window_core(a, b, c, cols, margin):
     return lo, hi
 
 
+def _median(x: jax.Array) -> jax.Array:
+    """Lower median over the last axis by ranking (no sort: faster for the few values here)."""
+    xi, xj = x[..., :, None], x[..., None, :]
+    n = x.shape[-1]
+    tie = (jnp.arange(n)[:, None] > jnp.arange(n)[None, :])[None]  # x is (P, n)
+    rank = jnp.sum((xj < xi) | ((xj == xi) & tie), axis=-1)
+    return jnp.sum(jnp.where(rank == (n - 1) // 2, x, 0.0), axis=-1)
+
+
 def _levels(v, end, step, sigma, contrast, p: SERParams):
     """Rows beyond window ends ``end`` (P, J) in direction ``step``: values, level, deviations.
 
@@ -85,8 +94,8 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
     clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
     flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
-    near = jnp.median(flat(vals[:, :, : p.plateau_rows]), axis=1)  # least likely on another edge
-    far = jnp.median(flat(vals[:, :, p.max_blur_rows :]), axis=1)  # beyond any blur tail
+    near = _median(flat(vals[:, :, : p.plateau_rows]))  # least likely on another edge
+    far = _median(flat(vals[:, :, p.max_blur_rows :]))  # beyond any blur tail
     level = jnp.where(jnp.abs(far - near) <= clip, far, near)
     towards = jnp.sign(contrast) * step  # +1 when the other side is brighter: tails are positive
     dev = (jnp.mean(vals[:, :, : p.max_blur_rows], axis=1) - level[:, None]) * towards[:, None]
@@ -95,7 +104,8 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
 
 def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
     """Tail rows that join the window: the point's own significant tail or the image-wide one
-    (``global_frac``, median over points), cut where the deviation grows again (another edge)."""
+    (``global_frac``: mean over points of the tail fraction clipped to +-0.25), cut where the
+    deviation grows again (another edge)."""
     noise = jnp.broadcast_to(p.blur_k * sigma / ncols**0.5, contrast.shape)
     tau = jnp.maximum(noise, p.blur_floor * jnp.abs(contrast))
     prev = jnp.concatenate([jnp.full_like(dev[:, :1], jnp.inf), dev[:, :-1]], axis=1)
@@ -138,9 +148,8 @@ def ser_fit(
         vals_b, lev_b, dev_b, clip_b = _levels(v, hi + 1, 1, sigma, contrast, p)
         use = (valid & pilot.ok & (contrast != 0))[:, None]
         scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
-        pooled = jnp.concatenate([jnp.where(use, dev_a / scale, jnp.nan),
-                                  jnp.where(use, dev_b / scale, jnp.nan)], axis=0)
-        global_frac = jnp.nan_to_num(jnp.nanmedian(pooled, axis=0), nan=0.0)
+        clipped = jnp.clip((dev_a + dev_b) / (2.0 * scale), -0.25, 0.25)  # robust to other edges
+        global_frac = jnp.sum(jnp.where(use, clipped, 0.0), axis=0) / jnp.maximum(jnp.sum(use), 1)
         ncols = 2 * p.plateau_cols + 1
         blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, p)
         blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, p)
@@ -155,16 +164,12 @@ def ser_fit(
         tol = (p.res_k * sigma * jnp.sqrt(n) / jnp.abs(d)) ** 2 + p.res_floor**2
         best = None
         for w in range(1, p.max_half_cols + 1):
-            base = (jnp.abs(cols) <= w)[None, :]
-            wmask = base & inside if w > 1 else jnp.broadcast_to(base, f.shape)
-            weight = wmask.astype(f.dtype)
-            fit = col.fit_columns(jnp.where(wmask, f, 0.0), cols, weight)
-            if best is None:
+            fit = col.fit_columns(f, HALF_COLS, w)
+            if best is None:  # three columns: always acceptable
                 best = fit[:3]
                 continue
-            dof = jnp.sum(weight, axis=1) - 3.0
-            good = jnp.all(wmask == base, axis=1)
-            good &= fit[3] <= tol * jnp.maximum(dof, 1.0)
+            used = jnp.all(inside[:, HALF_COLS - w : HALF_COLS + w + 1], axis=1)
+            good = used & (fit[3] <= tol * (2 * w - 2))
             best = tuple(jnp.where(good, new, old) for new, old in zip(fit[:3], best))
         a, b, c = best
     ok = (
