@@ -102,7 +102,9 @@ def _peer_run(img, threshold, iters):
     from subpixel_edges import subpixel_edges  # noqa: PLC0415 (optional dependency)
 
     e = subpixel_edges(img, threshold, iters, 2)
-    return tuple(np.asarray(t, float) for t in (e.x, e.y, e.nx, e.ny, e.curv))
+    out = [np.asarray(t, float).ravel() for t in (e.x, e.y, e.nx, e.ny, e.curv)]
+    n = min(t.size for t in out)  # its fields can differ in length on noisy images: truncate
+    return tuple(t[:n] for t in out)
 
 
 def _peer_time(img, threshold, iters, repeats):
