@@ -16,17 +16,17 @@ import argparse
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from jaxrec.vision.edges import detect  # noqa: E402
+from jaxrec.vision.edges import detect
 
 IMAGES = {"coins": 20.0, "camera": 25.0, "horse": 20.0}  # name -> gradient threshold
 CROP = 24  # zoomed crop size (px); placed on the CROP x CROP block holding the most points
 
 
 def load(name: str) -> np.ndarray:
-    from skimage import data  # noqa: PLC0415 (benchmark-only dependency)
+    from skimage import data
 
     img = getattr(data, name)()
     if img.dtype == bool:

@@ -82,7 +82,7 @@ def test_cis_blur_invariance():
     imgs = [S.render(SHAPE, L) for L in scenes[:4]] + [S.render(SHAPE, L, blur=0.8) for L in scenes[:4]]
     out = run(imgs, "cis", half_window=7)
     for pa, pb, layers in zip(out[:4], out[4:], scenes):
-        da, _, _, ia = _errors(pa, layers, margin=8)  # away from the blur's border padding
+        da, _, _, _ = _errors(pa, layers, margin=8)  # away from the blur's border padding
         db, _, _, ib = _errors(pb, layers, margin=8)
         assert ib.sum() >= 14
         assert db.max() < 1e-6 and da.max() < 1e-6

@@ -47,7 +47,7 @@ def test_disk_coverage_area_and_supersampling(r):
 def test_truth_points_lie_on_shapes():
     layers = [(S.Disk(30.0, 31.0, 10.0), -80.0), (S.HalfPlane(30.0, 10.0), 100.0)]
     tr = S.truth((64, 64), layers)
-    d, nx, ny, k = S.nearest_shape(tr.x, tr.y, [s for s, _ in layers], [c for _, c in layers])
+    d, nx, ny, _ = S.nearest_shape(tr.x, tr.y, [s for s, _ in layers], [c for _, c in layers])
     assert tr.x.size > 50
     np.testing.assert_allclose(d, 0.0, atol=1e-9)
     np.testing.assert_allclose(tr.nx * nx + tr.ny * ny, 1.0, atol=1e-9)

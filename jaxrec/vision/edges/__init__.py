@@ -21,8 +21,10 @@ from jaxrec.vision.edges.pae import pae_fit
 from jaxrec.vision.edges.pixel import box3, candidates, noise_sigma
 from jaxrec.vision.edges.ser import HALF_COLS, SERParams, ser_fit
 
-__all__ = ["EdgePoints", "SERParams", "ComplementParams", "METHODS", "detect"]
+__all__ = ["METHODS", "ComplementParams", "EdgePoints", "SERParams", "detect"]
 
+_SER_DEFAULT = SERParams()
+_COMPLEMENT_DEFAULT = ComplementParams()
 METHODS = ("pae", "pae_smooth", "cis", "cis_ser", "cis_ser_complement")
 
 
@@ -64,8 +66,8 @@ def detect(
     max_points: int = 4096,
     half_window: int = 4,
     order: int = 2,
-    ser: SERParams = SERParams(),
-    complement: ComplementParams = ComplementParams(),
+    ser: SERParams = _SER_DEFAULT,
+    complement: ComplementParams = _COMPLEMENT_DEFAULT,
 ) -> EdgePoints:
     """Subpixel edge points of an image ``(H, W)`` or a batch ``(B, H, W)``.
 

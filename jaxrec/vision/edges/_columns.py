@@ -108,5 +108,5 @@ def to_points(cand: Candidates, a, b, c, a_int, b_int, ok) -> EdgePoints:
     curvature = s * 2.0 * c / norm**3
     i0 = jnp.minimum(a_int, b_int)
     i1 = jnp.maximum(a_int, b_int)
-    z = lambda t: jnp.where(valid, t, 0.0)  # noqa: E731
+    z = lambda t: jnp.where(valid, t, 0.0)
     return EdgePoints(z(x), z(y), z(nx), z(ny), z(curvature), z(i0), z(i1), valid)

@@ -81,7 +81,7 @@ def complement_fit(
         cand.valid & ~accepted & has & contrast_ok
         & (jnp.abs(a - a_e) <= p.tol) & (jnp.abs(a) <= 1.0)
     )
-    pick = lambda new, old: jnp.where(filled, new, old)  # noqa: E731
+    pick = lambda new, old: jnp.where(filled, new, old)
     return ColumnFit(
         pick(a, fit.a), pick(b, fit.b), pick(c_n, fit.c), pick(above, fit.above),
         pick(below, fit.below), accepted | filled,

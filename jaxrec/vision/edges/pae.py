@@ -57,7 +57,7 @@ def pae_fit(v: jax.Array, cand: Candidates, *, order: int, smooth: bool) -> Colu
     bottom = col.take_rows(v3, m2)
     low_side = jnp.where(sgn >= 0, 2, 0)  # column where the edge is lowest
     high_side = 2 - low_side
-    pick = lambda t, i: jnp.take_along_axis(t, i[:, None], axis=1)[:, 0]  # noqa: E731
+    pick = lambda t, i: jnp.take_along_axis(t, i[:, None], axis=1)[:, 0]
     above = (top[:, 1] + pick(top, low_side)) / 2.0
     below = (bottom[:, 1] + pick(bottom, high_side)) / 2.0
     f = col.strip_means(col.column_sums(v3, m1, m2), m1, m2, above, below)

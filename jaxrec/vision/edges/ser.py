@@ -93,7 +93,7 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
     sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
     clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
-    flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
+    flat = lambda t: t.reshape(t.shape[0], -1)
     near = _median(flat(vals[:, :, : p.plateau_rows]))  # least likely on another edge
     far = _median(flat(vals[:, :, p.max_blur_rows :]))  # beyond any blur tail
     level = jnp.where(jnp.abs(far - near) <= clip, far, near)
@@ -110,7 +110,7 @@ def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
     tau = jnp.maximum(noise, p.blur_floor * jnp.abs(contrast))
     prev = jnp.concatenate([jnp.full_like(dev[:, :1], jnp.inf), dev[:, :-1]], axis=1)
     mono = jnp.cumprod((dev <= prev + noise[:, None]).astype(jnp.int32), axis=1)
-    count = lambda t: jnp.sum(jnp.cumprod(t.astype(jnp.int32), axis=1), axis=1)  # noqa: E731
+    count = lambda t: jnp.sum(jnp.cumprod(t.astype(jnp.int32), axis=1), axis=1)
     own = count(dev > tau[:, None])
     image = count(global_frac[None, :] > p.global_blur_floor)
     return jnp.minimum(jnp.maximum(own, image), jnp.sum(mono, axis=1))

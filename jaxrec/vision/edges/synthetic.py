@@ -19,6 +19,7 @@ area-sampled image), additive Gaussian noise and 8-bit quantisation follow.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -101,7 +102,7 @@ def disk_coverage(shape: tuple[int, int], disk: Disk) -> np.ndarray:
                              indexing="ij")
     u0, u1 = cols - 0.5 - disk.cx, cols + 0.5 - disk.cx
     v0, v1 = rows - 0.5 - disk.cy, rows + 0.5 - disk.cy
-    cut = lambda v: np.sqrt(np.maximum(r * r - v * v, 0.0))  # noqa: E731
+    cut = lambda v: np.sqrt(np.maximum(r * r - v * v, 0.0))
     pts = [u0, u1, -r + 0 * u0, r + 0 * u0, cut(v0), -cut(v0), cut(v1), -cut(v1)]
     pts = np.sort(np.stack([np.clip(p, u0, u1) for p in pts], axis=0), axis=0)
 
@@ -110,7 +111,7 @@ def disk_coverage(shape: tuple[int, int], disk: Disk) -> np.ndarray:
         return 0.5 * (u * np.sqrt(np.maximum(r * r - u * u, 0.0)) + r * r * np.arcsin(u / r))
 
     area = np.zeros(shape)
-    for p, q in zip(pts[:-1], pts[1:]):
+    for p, q in itertools.pairwise(pts):
         m = 0.5 * (p + q)
         h = np.sqrt(np.maximum(r * r - m * m, 0.0))
         width = q - p
@@ -133,7 +134,7 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Separable sampled-Gaussian blur (radius ``ceil(3.5 sigma)``, normalised, edge-replicated)."""
     if sigma <= 0:
         return img
-    rad = int(math.ceil(3.5 * sigma))
+    rad = math.ceil(3.5 * sigma)
     t = np.arange(-rad, rad + 1, dtype=float)
     k = np.exp(-0.5 * (t / sigma) ** 2)
     k /= k.sum()
