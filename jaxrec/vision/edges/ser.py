@@ -46,7 +46,7 @@ HALF_COLS = 5  # SER reads frame columns -5..5
 class SERParams(NamedTuple):
     """Parameters of the stable-edge-region rule (module docstring); hashable, pass as static."""
 
-    margin: float = 0.5
+    margin: float = 0.3
     plateau_rows: int = 3
     plateau_cols: int = 2
     max_blur_rows: int = 3
