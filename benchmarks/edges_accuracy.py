@@ -270,16 +270,24 @@ def main():
     ap.add_argument("--ablation", action="store_true", help="add the SER ablations to --methods")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--table", default=None, help="print markdown tables of a saved JSON and exit")
+    ap.add_argument("--table", nargs="+", default=None,
+                    help="print markdown tables of saved JSON files (merged) and exit")
     a = ap.parse_args()
     if a.table:
-        with open(a.table) as fh:
-            print(markdown(json.load(fh)))
+        merged = {"accuracy": [], "timing": {}}
+        for path in a.table:
+            with open(path) as fh:
+                r = json.load(fh)
+            merged["accuracy"] += r["accuracy"]
+            merged["timing"].update(r["timing"])
+        print(markdown(merged))
         return
     peer = None if a.no_peer else load_peer()
     methods = a.methods + (list(ABLATIONS) if a.ablation else [])
-    rows = accuracy(a.trials, a.noises, a.blurs, a.kinds, methods, peer, seed=a.seed)
+    rows = [] if a.no_accuracy else accuracy(a.trials, a.noises, a.blurs, a.kinds, methods, peer,
+                                             seed=a.seed)
     times = {} if a.no_timing else timing(a.repeats, a.methods, peer)
     if a.out:
         meta = dict(machine=platform.processor() or platform.machine(), jax=jax.__version__,
