@@ -12,8 +12,8 @@ uses CIS with PAE's floating limits, which stop at the gradient minimum before a
 2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
    (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
    The median of the rows beyond ``max_blur_rows`` is a robust level, unless it differs from the
-   median of the nearest ``plateau_rows`` rows by more than the clip below (another edge lies
-   beyond: then the near median is used); the first rows whose column mean still differs from it by more
+   median of the nearest ``plateau_rows`` rows by more than ``1.5 sigma + clip_frac |A - B| + 0.5``
+   (another edge lies beyond: then the near median is used); the first rows whose column mean still differs from it by more
    than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
    ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
    mean of pixels within ``clip_k sigma + clip_frac |A - B| + 0.5`` of the median (pixels of a
@@ -53,6 +53,7 @@ class SERParams(NamedTuple):
     blur_k: float = 3.0
     blur_floor: float = 0.0005
     global_blur_floor: float = 0.01
+    global_tail_max: float = 0.15
     clip_k: float = 2.5
     clip_frac: float = 0.05
     min_kept: float = 0.5
@@ -96,7 +97,8 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
     flat = lambda t: t.reshape(t.shape[0], -1)
     near = _median(flat(vals[:, :, : p.plateau_rows]))  # least likely on another edge
     far = _median(flat(vals[:, :, p.max_blur_rows :]))  # beyond any blur tail
-    level = jnp.where(jnp.abs(far - near) <= clip, far, near)
+    agree = 1.5 * sigma + p.clip_frac * jnp.abs(contrast) + 0.5  # ~3 std of a median difference
+    level = jnp.where(jnp.abs(far - near) <= agree, far, near)
     towards = jnp.sign(contrast) * step  # +1 when the other side is brighter: tails are positive
     dev = (jnp.mean(vals[:, :, : p.max_blur_rows], axis=1) - level[:, None]) * towards[:, None]
     return vals, level, dev, clip
@@ -104,8 +106,8 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
 
 def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
     """Tail rows that join the window: the point's own significant tail or the image-wide one
-    (``global_frac``: mean over points of the tail fraction clipped to +-0.25), cut where the
-    deviation grows again (another edge)."""
+    (``global_frac``: mean over points of the tail fraction, ignoring values beyond
+    ``global_tail_max`` that come from another edge), cut where the deviation grows again."""
     noise = jnp.broadcast_to(p.blur_k * sigma / ncols**0.5, contrast.shape)
     tau = jnp.maximum(noise, p.blur_floor * jnp.abs(contrast))
     prev = jnp.concatenate([jnp.full_like(dev[:, :1], jnp.inf), dev[:, :-1]], axis=1)
@@ -148,8 +150,9 @@ def ser_fit(
         vals_b, lev_b, dev_b, clip_b = _levels(v, hi + 1, 1, sigma, contrast, p)
         use = (valid & pilot.ok & (contrast != 0))[:, None]
         scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
-        clipped = jnp.clip((dev_a + dev_b) / (2.0 * scale), -0.25, 0.25)  # robust to other edges
-        global_frac = jnp.sum(jnp.where(use, clipped, 0.0), axis=0) / jnp.maximum(jnp.sum(use), 1)
+        tail = (dev_a + dev_b) / (2.0 * scale)
+        use = use & (jnp.abs(tail) <= p.global_tail_max)  # drop rows that reach another edge
+        global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / jnp.maximum(jnp.sum(use, axis=0), 1)
         ncols = 2 * p.plateau_cols + 1
         blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, p)
         blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, p)
