@@ -57,6 +57,16 @@ def column_sums(v: jax.Array, m1: jax.Array, m2: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(inside, v, 0.0), axis=2)
 
 
+def leading_true(flags: jax.Array) -> jax.Array:
+    """Number of leading True values along the last (short, static) axis; unrolled, no scan."""
+    run = jnp.ones(flags.shape[:-1], jnp.bool_)
+    total = jnp.zeros(flags.shape[:-1], jnp.int32)
+    for i in range(flags.shape[-1]):
+        run = run & flags[..., i]
+        total = total + run
+    return total
+
+
 def safe_contrast(a_int: jax.Array, b_int: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(A - B)`` with zeros replaced by 1, and the mask of non-degenerate contrasts."""
     d = a_int - b_int

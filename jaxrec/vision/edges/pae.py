@@ -37,8 +37,7 @@ def _floating_limits(v3: jax.Array, start: jax.Array) -> tuple[jax.Array, jax.Ar
         steps = jnp.arange(1, MAX_FLOAT + 1)[None, None, :]
         outer = col.take_rows(grad, edge[..., None] + step * steps)
         inner = col.take_rows(grad, edge[..., None] + step * (steps - 1))
-        keep = jnp.cumprod((outer < inner).astype(jnp.int32), axis=2)
-        return edge + step * jnp.sum(keep, axis=2)
+        return edge + step * col.leading_true(outer < inner)
 
     return extend(start - 1, -1), extend(start + 1, 1)
 

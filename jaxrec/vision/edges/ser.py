@@ -11,8 +11,8 @@ uses CIS with PAE's floating limits, which stop at the gradient minimum before a
    ``blur_rows`` on each side (step 2). For a sharp edge this is 1-3 pixels instead of 2h + 1.
 2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
    (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
-   The median of the rows beyond ``max_blur_rows`` is a robust level, unless it differs from the
-   median of the nearest ``plateau_rows`` rows by more than ``1.5 sigma + clip_frac |A - B| + 0.5``
+   The median of the row means of the rows beyond ``max_blur_rows`` is a robust level, unless it
+   differs from the median of the nearest ``plateau_rows`` row means by more than ``1.5 sigma + clip_frac |A - B| + 0.5``
    (another edge lies beyond: then the near median is used); the first rows whose column mean still differs from it by more
    than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
    ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
@@ -94,13 +94,13 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
     sl = slice(HALF_COLS - p.plateau_cols, HALF_COLS + p.plateau_cols + 1)
     vals = col.take_rows(v[:, sl], end[:, sl, None] + step * d)  # (P, cols, D)
     clip = p.clip_k * sigma + p.clip_frac * jnp.abs(contrast) + 0.5
-    flat = lambda t: t.reshape(t.shape[0], -1)
-    near = _median(flat(vals[:, :, : p.plateau_rows]))  # least likely on another edge
-    far = _median(flat(vals[:, :, p.max_blur_rows :]))  # beyond any blur tail
+    row_means = jnp.mean(vals, axis=1)  # (P, D)
+    near = _median(row_means[:, : p.plateau_rows])  # least likely on another edge
+    far = _median(row_means[:, p.max_blur_rows :])  # beyond any blur tail
     agree = 1.5 * sigma + p.clip_frac * jnp.abs(contrast) + 0.5  # ~3 std of a median difference
     level = jnp.where(jnp.abs(far - near) <= agree, far, near)
     towards = jnp.sign(contrast) * step  # +1 when the other side is brighter: tails are positive
-    dev = (jnp.mean(vals[:, :, : p.max_blur_rows], axis=1) - level[:, None]) * towards[:, None]
+    dev = (row_means[:, : p.max_blur_rows] - level[:, None]) * towards[:, None]
     return vals, level, dev, clip
 
 
