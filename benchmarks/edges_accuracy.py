@@ -40,7 +40,9 @@ SIZE = 96
 ABLATIONS = {
     "cis_ser -cols (3 columns only)": ("cis_ser", dict(ser=SERParams(max_half_cols=1))),
     "cis_ser -plateau (1 row x 1 col)": (
-        "cis_ser", dict(ser=SERParams(plateau_rows=1, plateau_cols=0, clip_k=1e9))),
+        "cis_ser",
+        dict(ser=SERParams(plateau_rows=1, plateau_cols=0, clip_k=1e9)),
+    ),
     "cis_ser -minwin (margin 2.5)": ("cis_ser", dict(ser=SERParams(margin=2.5))),
     "cis_ser -blur (no tail rows)": ("cis_ser", dict(ser=SERParams(max_blur_rows=0))),
     "cis_ser -reject (keep all)": ("cis_ser", dict(ser=SERParams(min_kept=0.0, contrast_k=0.0))),
@@ -76,13 +78,18 @@ def score(points, layers):
     cosang = np.clip(points.nx * nx + points.ny * ny, -1, 1)
     tr = S.truth((SIZE, SIZE), layers, margin=6)
     if x.size and tr.x.size:
-        dist = np.hypot(tr.x[:, None] - x[None, on], tr.y[:, None] - y[None, on]) if on.any() else None
+        dist = (
+            np.hypot(tr.x[:, None] - x[None, on], tr.y[:, None] - y[None, on]) if on.any() else None
+        )
         found = (dist.min(axis=1) <= 1.0) if dist is not None else np.zeros(tr.x.size, bool)
     else:
         found = np.zeros(tr.x.size, bool)
     return dict(
-        pos=d[on], ang=np.degrees(np.arccos(cosang[on])), curv=np.abs(points.curvature[on] - kap[on]),
-        found=found, off=int((~on).sum()),
+        pos=d[on],
+        ang=np.degrees(np.arccos(cosang[on])),
+        curv=np.abs(points.curvature[on] - kap[on]),
+        found=found,
+        off=int((~on).sum()),
     )
 
 
@@ -124,7 +131,8 @@ def load_peer():
     importing it next to XLA's CPU runtime deadlocked this script intermittently."""
     try:
         pool = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_peer_worker_init)
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_peer_worker_init
+        )
         pool.submit(_peer_run, np.zeros((16, 16)), 10.0, 0).result()
         return pool
     except Exception as err:
@@ -140,43 +148,71 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
                 rng = np.random.default_rng([seed, int(noise * 10), int(blur * 10), len(kind)])
                 made = [make_scene(kind, rng) for _ in range(trials)]
                 scenes = [L for L, _ in made]
-                imgs = np.stack([S.render((SIZE, SIZE), L, background=bg, blur=blur, noise=noise,
-                                          quantize=True, rng=rng) for L, bg in made])
+                imgs = np.stack(
+                    [
+                        S.render(
+                            (SIZE, SIZE),
+                            L,
+                            background=bg,
+                            blur=blur,
+                            noise=noise,
+                            quantize=True,
+                            rng=rng,
+                        )
+                        for L, bg in made
+                    ]
+                )
                 thr = max(10.0, 2.0 * noise)
                 results = {}
                 for m in methods:
                     method, kw = ABLATIONS.get(m, (m, {}))
-                    out = detect(imgs, method=method, threshold=thr, max_points=2048, **kw).compact()
+                    out = detect(
+                        imgs, method=method, threshold=thr, max_points=2048, **kw
+                    ).compact()
                     results[m] = [score(p, L) for p, L in zip(out, scenes)]
                 if peer:
                     for it in (0, 1):
                         futs = [peer.submit(_peer_run, im, thr, it) for im in imgs]
                         results[f"subpixel-edges iters{it}"] = [
-                            score(_Points(*f.result()), L) for f, L in zip(futs, scenes)]
+                            score(_Points(*f.result()), L) for f, L in zip(futs, scenes)
+                        ]
                 for m, rs in results.items():
-                    cat = {k: np.concatenate([r[k] for r in rs]) for k in ("pos", "ang", "curv", "found")}
-                    rows.append(dict(
-                        kind=kind, blur=blur, noise=noise, method=m,
-                        pos_mean=float(cat["pos"].mean()) if cat["pos"].size else math.nan,
-                        pos_max=float(cat["pos"].max()) if cat["pos"].size else math.nan,
-                        ang_mean=float(cat["ang"].mean()) if cat["ang"].size else math.nan,
-                        curv_mean=float(cat["curv"].mean()) if cat["curv"].size else math.nan,
-                        found=float(cat["found"].mean()) if cat["found"].size else math.nan,
-                        off_edge=int(sum(r["off"] for r in rs)),
-                    ))
+                    cat = {
+                        k: np.concatenate([r[k] for r in rs])
+                        for k in ("pos", "ang", "curv", "found")
+                    }
+                    rows.append(
+                        dict(
+                            kind=kind,
+                            blur=blur,
+                            noise=noise,
+                            method=m,
+                            pos_mean=float(cat["pos"].mean()) if cat["pos"].size else math.nan,
+                            pos_max=float(cat["pos"].max()) if cat["pos"].size else math.nan,
+                            ang_mean=float(cat["ang"].mean()) if cat["ang"].size else math.nan,
+                            curv_mean=float(cat["curv"].mean()) if cat["curv"].size else math.nan,
+                            found=float(cat["found"].mean()) if cat["found"].size else math.nan,
+                            off_edge=int(sum(r["off"] for r in rs)),
+                        )
+                    )
                     r = rows[-1]
-                    print(f"{kind:6s} blur={blur} sigma={noise:4.1f} {m:26s} mean={r['pos_mean']:.4f} "
-                          f"max={r['pos_max']:.4f} ang={r['ang_mean']:.3f} curv={r['curv_mean']:.4f} "
-                          f"found={r['found']:.3f} off={r['off_edge']}", flush=True)
+                    print(
+                        f"{kind:6s} blur={blur} sigma={noise:4.1f} {m:26s} mean={r['pos_mean']:.4f} "
+                        f"max={r['pos_max']:.4f} ang={r['ang_mean']:.3f} curv={r['curv_mean']:.4f} "
+                        f"found={r['found']:.3f} off={r['off_edge']}",
+                        flush=True,
+                    )
     return rows
 
 
 def timing(repeats, methods, peer):
     rng = np.random.default_rng(1)
-    img = S.render((512, 512), [(S.Disk(255.3, 256.7, 200.0), 120.0)], noise=2.0, quantize=True,
-                   rng=rng)
+    img = S.render(
+        (512, 512), [(S.Disk(255.3, 256.7, 200.0), 120.0)], noise=2.0, quantize=True, rng=rng
+    )
     out = {}
     for m in methods:
+
         def f(m=m):
             return jax.block_until_ready(detect(img, method=m, threshold=10.0, max_points=2048))
 
@@ -193,8 +229,10 @@ def timing(repeats, methods, peer):
             sec, n = peer.submit(_peer_time, img, 10.0, it, repeats).result()
             out[f"subpixel-edges iters{it}"] = dict(ms=1e3 * sec, points=n)
     for m, r in out.items():
-        print(f"time {m:26s} {r['ms']:8.2f} ms/image  {1e3 * r['ms'] / max(r['points'], 1):7.2f} "
-              f"us/point  ({r['points']} points)")
+        print(
+            f"time {m:26s} {r['ms']:8.2f} ms/image  {1e3 * r['ms'] / max(r['points'], 1):7.2f} "
+            f"us/point  ({r['points']} points)"
+        )
     return out
 
 
@@ -224,37 +262,54 @@ def markdown(result: dict) -> str:
                 out.append(f"| {kind} | {blur:g} | {m} | " + " | ".join(cells) + " |")
 
     table("Mean normal-position error (px)", "pos_mean", "{:.4f}", methods)
-    table("Max normal-position error (px, points within 1 px of a true edge)", "pos_max",
-          "{:.3f}", methods)
+    table(
+        "Max normal-position error (px, points within 1 px of a true edge)",
+        "pos_max",
+        "{:.3f}",
+        methods,
+    )
     table("Mean orientation error (deg)", "ang_mean", "{:.2f}", methods)
     table("Mean curvature error (1/px)", "curv_mean", "{:.4f}", methods)
     table("Fraction of true edge pixels found", "found", "{:.3f}", methods)
     if ablations:
         sig = [n for n in noises if n in (0, 5, 10)]
-        table("SER ablations: mean position error (px)", "pos_mean", "{:.4f}",
-              ["cis", "cis_ser"] + ablations, sig)
-        table("SER ablations: fraction found", "found", "{:.3f}", ["cis", "cis_ser"] + ablations,
-              sig)
+        table(
+            "SER ablations: mean position error (px)",
+            "pos_mean",
+            "{:.4f}",
+            ["cis", "cis_ser"] + ablations,
+            sig,
+        )
+        table(
+            "SER ablations: fraction found", "found", "{:.3f}", ["cis", "cis_ser"] + ablations, sig
+        )
     out.append("\n**Goal: CIS+SER mean error vs the best PAE variant (ours or the package)**\n")
     out.append("| scene | blur | sigma | CIS+SER | best PAE | which | reduction |")
     out.append("|---|---|---|---|---|---|---|")
     for kind, blur in groups:
         for n in [n for n in noises if n >= 5]:
             ser = idx.get((kind, blur, n, "cis_ser"), {}).get("pos_mean")
-            cand = [(idx[(kind, blur, n, m)]["pos_mean"], m) for m in PAE_LIKE
-                    if (kind, blur, n, m) in idx and idx[(kind, blur, n, m)]["found"] > 0.5]
+            cand = [
+                (idx[(kind, blur, n, m)]["pos_mean"], m)
+                for m in PAE_LIKE
+                if (kind, blur, n, m) in idx and idx[(kind, blur, n, m)]["found"] > 0.5
+            ]
             if ser is None or not cand:
                 continue
             best, which = min(cand)
-            out.append(f"| {kind} | {blur:g} | {n:g} | {ser:.4f} | {best:.4f} | {which} | "
-                       f"{100 * (1 - ser / best):+.0f} % |")
+            out.append(
+                f"| {kind} | {blur:g} | {n:g} | {ser:.4f} | {best:.4f} | {which} | "
+                f"{100 * (1 - ser / best):+.0f} % |"
+            )
     if result.get("timing"):
         out.append("\n**Time per 512 x 512 image (one r = 200 disk, sigma 2), median of runs**\n")
         out.append("| method | ms / image | us / point | points |")
         out.append("|---|---|---|---|")
         for m, t in result["timing"].items():
-            out.append(f"| {m} | {t['ms']:.1f} | {1e3 * t['ms'] / max(t['points'], 1):.1f} | "
-                       f"{t['points']} |")
+            out.append(
+                f"| {m} | {t['ms']:.1f} | {1e3 * t['ms'] / max(t['points'], 1):.1f} | "
+                f"{t['points']} |"
+            )
     return "\n".join(out)
 
 
@@ -272,8 +327,12 @@ def main():
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--table", nargs="+", default=None,
-                    help="print markdown tables of saved JSON files (merged) and exit")
+    ap.add_argument(
+        "--table",
+        nargs="+",
+        default=None,
+        help="print markdown tables of saved JSON files (merged) and exit",
+    )
     a = ap.parse_args()
     if a.table:
         merged = {"accuracy": [], "timing": {}}
@@ -286,12 +345,19 @@ def main():
         return
     peer = None if a.no_peer else load_peer()
     methods = a.methods + (list(ABLATIONS) if a.ablation else [])
-    rows = [] if a.no_accuracy else accuracy(a.trials, a.noises, a.blurs, a.kinds, methods, peer,
-                                             seed=a.seed)
+    rows = (
+        []
+        if a.no_accuracy
+        else accuracy(a.trials, a.noises, a.blurs, a.kinds, methods, peer, seed=a.seed)
+    )
     times = {} if a.no_timing else timing(a.repeats, a.methods, peer)
     if a.out:
-        meta = dict(machine=platform.processor() or platform.machine(), jax=jax.__version__,
-                    devices=str(jax.devices()), args=vars(a))
+        meta = dict(
+            machine=platform.processor() or platform.machine(),
+            jax=jax.__version__,
+            devices=str(jax.devices()),
+            args=vars(a),
+        )
         with open(a.out, "w") as fh:
             json.dump(dict(meta=meta, accuracy=rows, timing=times), fh, indent=1)
 

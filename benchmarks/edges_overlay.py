@@ -46,8 +46,14 @@ def main() -> None:
         p = detect(img, method=a.method, threshold=thr, max_points=40000).compact()
         s = CROP
         counts = np.zeros((img.shape[0] // s, img.shape[1] // s))
-        np.add.at(counts, (np.minimum(p.y.astype(int) // s, counts.shape[0] - 1),
-                           np.minimum(p.x.astype(int) // s, counts.shape[1] - 1)), 1)
+        np.add.at(
+            counts,
+            (
+                np.minimum(p.y.astype(int) // s, counts.shape[0] - 1),
+                np.minimum(p.x.astype(int) // s, counts.shape[1] - 1),
+            ),
+            1,
+        )
         r0, c0 = (s * i for i in np.unravel_index(np.argmax(counts), counts.shape))
         top, bot = axes[0, k], axes[1, k]
         top.imshow(img, cmap="gray", interpolation="nearest")
@@ -55,10 +61,23 @@ def main() -> None:
         top.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), s, s, fill=False, color="yellow"))
         top.set_title(f"{name}: {p.x.size} points ({a.method}, thr {thr:g})", fontsize=9)
         sel = (p.x >= c0) & (p.x < c0 + s - 1) & (p.y >= r0) & (p.y < r0 + s - 1)
-        bot.imshow(img[r0 : r0 + s, c0 : c0 + s], cmap="gray", interpolation="nearest",
-                   extent=(c0 - 0.5, c0 + s - 0.5, r0 + s - 0.5, r0 - 0.5))
-        bot.quiver(p.x[sel], p.y[sel], p.nx[sel], p.ny[sel], color="cyan", angles="xy",
-                   scale_units="xy", scale=1 / 1.5, width=0.004)
+        bot.imshow(
+            img[r0 : r0 + s, c0 : c0 + s],
+            cmap="gray",
+            interpolation="nearest",
+            extent=(c0 - 0.5, c0 + s - 0.5, r0 + s - 0.5, r0 - 0.5),
+        )
+        bot.quiver(
+            p.x[sel],
+            p.y[sel],
+            p.nx[sel],
+            p.ny[sel],
+            color="cyan",
+            angles="xy",
+            scale_units="xy",
+            scale=1 / 1.5,
+            width=0.004,
+        )
         bot.plot(p.x[sel], p.y[sel], ".", color="red", ms=3)
         bot.set_title(f"crop rows {r0}-{r0 + s}, cols {c0}-{c0 + s}", fontsize=9)
         for ax in (top, bot):

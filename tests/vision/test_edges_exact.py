@@ -31,9 +31,19 @@ def run(imgs, method, **kw):
     with x64():
         out = detect(batch, method=method, threshold=10.0, max_points=512, **kw)
     return out.compact()[:n]
+
+
 # (normal angle in degrees, offset of the line from the image centre in px)
-LINES = [(0.0, 0.37), (7.0, -0.4), (19.0, 0.21), (33.0, 0.61), (44.0, -0.05), (63.0, 0.3),
-         (100.0, -0.28), (212.0, 0.45)]
+LINES = [
+    (0.0, 0.37),
+    (7.0, -0.4),
+    (19.0, 0.21),
+    (33.0, 0.61),
+    (44.0, -0.05),
+    (63.0, 0.3),
+    (100.0, -0.28),
+    (212.0, 0.45),
+]
 
 
 def _line(angle, delta):
@@ -79,7 +89,9 @@ def test_circles_three_column_correction(method, tol):
 def test_cis_blur_invariance():
     scenes = [[(_line(a, o), 120.0)] for a, o in LINES[:6]]
     # kernel radius ceil(3.5 * 0.8) = 3: the window ends (+-7) stay on the plateaus
-    imgs = [S.render(SHAPE, L) for L in scenes[:4]] + [S.render(SHAPE, L, blur=0.8) for L in scenes[:4]]
+    imgs = [S.render(SHAPE, L) for L in scenes[:4]] + [
+        S.render(SHAPE, L, blur=0.8) for L in scenes[:4]
+    ]
     out = run(imgs, "cis", half_window=7)
     for pa, pb, layers in zip(out[:4], out[4:], scenes):
         da, _, _, _ = _errors(pa, layers, margin=8)  # away from the blur's border padding
@@ -96,3 +108,16 @@ def test_ser_handles_blur_without_tuning():
         assert inner.sum() >= 20
         # blur tails below the noise-adaptive floor are cut: small, not zero (README, SER)
         assert np.median(d) < 0.005 and d.max() < 0.025
+
+
+def test_complement_fills_points_ser_rejects_between_close_edges():
+    # a 3.5 px stripe: most SER plateaus reach the other edge and are rejected
+    t = np.radians(20.0)
+    off = float(np.cos(t) + np.sin(t)) * 15.0
+    layers = [(S.HalfPlane(20.0, off), 120.0), (S.HalfPlane(20.0, off + 3.5), -120.0)]
+    img = S.render(SHAPE, layers)
+    ser, comp = run([img], "cis_ser")[0], run([img], "cis_ser_complement")[0]
+    d_ser, _, _, in_ser = _errors(ser, layers)
+    d_comp, _, _, in_comp = _errors(comp, layers)
+    assert in_comp.sum() >= 3 * max(in_ser.sum(), 1) and in_comp.sum() >= 20
+    assert d_comp.max() < 0.02 and (d_ser.size == 0 or d_ser.max() < 0.02)

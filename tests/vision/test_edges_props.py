@@ -55,7 +55,9 @@ def test_rotating_the_image_rotates_the_points(method):
 
 def test_transpose_swaps_coordinates_in_float32():
     img = _scene(noise=0.0)
-    a, b = detect(np.stack([img, img.T]), method="cis_ser", threshold=10.0, max_points=512).compact()
+    a, b = detect(
+        np.stack([img, img.T]), method="cis_ser", threshold=10.0, max_points=512
+    ).compact()
     oa = np.lexsort((np.round(a.x, 3), np.round(a.y, 3)))
     ob = np.lexsort((np.round(b.y, 3), np.round(b.x, 3)))
     np.testing.assert_allclose(a.x[oa], b.y[ob], atol=1e-4)

@@ -28,7 +28,19 @@ _COMPLEMENT_DEFAULT = ComplementParams()
 METHODS = ("pae", "pae_smooth", "cis", "cis_ser", "cis_ser_complement")
 
 
-def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, comp, auto):
+def _detect_one(
+    img: jax.Array,
+    threshold: jax.Array,
+    *,
+    method: str,
+    max_points: int,
+    half_window: int,
+    order: int,
+    ser: SERParams,
+    comp: ComplementParams,
+    auto: bool,
+) -> EdgePoints:
+    """One image: pixel candidates, then the chosen subpixel estimator (see `detect`)."""
     needs_sigma = auto or method.startswith("cis_ser")
     sigma = noise_sigma(img) if needs_sigma else None
     if auto:
@@ -54,7 +66,7 @@ def _detect_one(img, threshold, *, method, max_points, half_window, order, ser, 
     jax.jit,
     static_argnames=("method", "max_points", "half_window", "order", "ser", "comp", "auto"),
 )
-def _detect_batch(images, threshold, **kw):
+def _detect_batch(images: jax.Array, threshold: jax.Array, **kw) -> EdgePoints:
     return jax.vmap(lambda im: _detect_one(im, threshold, **kw))(images)
 
 
@@ -85,20 +97,26 @@ def detect(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(image, jax.core.Tracer):
+    try:
         arr = np.asarray(image)
-        if arr.ndim not in (2, 3):
-            raise ValueError(f"image must be 2-D (H, W) or a batch (B, H, W), got shape {arr.shape}")
+    except jax.errors.TracerArrayConversionError:  # traced under an outer jit: shape checks only
+        arr = None
+    shape = np.shape(image) if arr is None else arr.shape
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image must be 2-D (H, W) or a batch (B, H, W), got shape {shape}")
+    if arr is not None:
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
             raise ValueError(f"image must be real-valued, got dtype {arr.dtype}")
         if not np.all(np.isfinite(arr)):
             raise ValueError("image contains non-finite values (NaN or inf)")
-    elif image.ndim not in (2, 3):
-        raise ValueError(f"image must be 2-D (H, W) or a batch (B, H, W), got shape {image.shape}")
-    if min(image.shape[-2:]) < 8:
-        raise ValueError(f"image must be at least 8 x 8 pixels, got shape {image.shape}")
+    if min(shape[-2:]) < 8:
+        raise ValueError(f"image must be at least 8 x 8 pixels, got shape {shape}")
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points=}")
+    if order not in (1, 2):
+        raise ValueError(f"PAE order must be 1 or 2, got {order=}")
+    if not 1 <= half_window <= col.K - 2:
+        raise ValueError(f"half_window must be in [1, {col.K - 2}], got {half_window=}")
     if threshold is not None and not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a finite number >= 0 or None, got {threshold=}")
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
@@ -107,7 +125,14 @@ def detect(
     images = images if batched else images[None]
     thr = jnp.asarray(0.0 if threshold is None else threshold, dtype)
     out = _detect_batch(
-        images, thr, method=method, max_points=max_points, half_window=half_window,
-        order=order, ser=ser, comp=complement, auto=threshold is None,
+        images,
+        thr,
+        method=method,
+        max_points=max_points,
+        half_window=half_window,
+        order=order,
+        ser=ser,
+        comp=complement,
+        auto=threshold is None,
     )
     return out if batched else jax.tree.map(lambda t: t[0], out)

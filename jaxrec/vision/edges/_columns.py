@@ -74,13 +74,17 @@ def safe_contrast(a_int: jax.Array, b_int: jax.Array) -> tuple[jax.Array, jax.Ar
     return jnp.where(ok, d, 1.0), ok
 
 
-def strip_means(s, m1, m2, a_int, b_int):
+def strip_means(
+    s: jax.Array, m1: jax.Array, m2: jax.Array, a_int: jax.Array, b_int: jax.Array
+) -> jax.Array:
     """CIS inversion ``F_j`` (module docstring) for sums (P, J), limits (P, J), plateaus (P,)."""
     d, _ = safe_contrast(a_int, b_int)
     return (s - a_int[:, None] * (0.5 - m1) - b_int[:, None] * (m2 + 0.5)) / d[:, None]
 
 
-def fit_columns(f: jax.Array, half: int, w: int):
+def fit_columns(
+    f: jax.Array, half: int, w: int
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Least squares of ``F_j = a + b j + c (j^2 + 1/12)`` over the columns ``|j| <= w``.
 
     Args:
@@ -99,7 +103,15 @@ def fit_columns(f: jax.Array, half: int, w: int):
     return coef[:, 0], coef[:, 1], coef[:, 2], jnp.sum(resid * resid, axis=1)
 
 
-def to_points(cand: Candidates, a, b, c, a_int, b_int, ok) -> EdgePoints:
+def to_points(
+    cand: Candidates,
+    a: jax.Array,
+    b: jax.Array,
+    c: jax.Array,
+    a_int: jax.Array,
+    b_int: jax.Array,
+    ok: jax.Array,
+) -> EdgePoints:
     """Frame estimate ``y = a + b x + c x^2`` (offsets from the candidate) -> image `EdgePoints`.
 
     The point is on the candidate's frame column; the frame normal ``s (-b, 1) / sqrt(1 + b^2)``

@@ -78,11 +78,19 @@ def complement_fit(
     b = (g[:, 2] - g[:, 0]) / 2.0
     _, contrast_ok = col.safe_contrast(above, below)
     filled = (
-        cand.valid & ~accepted & has & contrast_ok
-        & (jnp.abs(a - a_e) <= p.tol) & (jnp.abs(a) <= 1.0)
+        cand.valid
+        & ~accepted
+        & has
+        & contrast_ok
+        & (jnp.abs(a - a_e) <= p.tol)
+        & (jnp.abs(a) <= 1.0)
     )
     pick = lambda new, old: jnp.where(filled, new, old)
     return ColumnFit(
-        pick(a, fit.a), pick(b, fit.b), pick(c_n, fit.c), pick(above, fit.above),
-        pick(below, fit.below), accepted | filled,
+        pick(a, fit.a),
+        pick(b, fit.b),
+        pick(c_n, fit.c),
+        pick(above, fit.above),
+        pick(below, fit.below),
+        accepted | filled,
     )

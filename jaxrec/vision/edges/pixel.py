@@ -74,9 +74,15 @@ def noise_sigma(img: jax.Array, max_samples: int = 4096) -> jax.Array:
     regular subsample of about ``max_samples`` responses (the median is what costs).
     """
     lap = (
-        img[:-2, :-2] - 2 * img[:-2, 1:-1] + img[:-2, 2:]
-        - 2 * img[1:-1, :-2] + 4 * img[1:-1, 1:-1] - 2 * img[1:-1, 2:]
-        + img[2:, :-2] - 2 * img[2:, 1:-1] + img[2:, 2:]
+        img[:-2, :-2]
+        - 2 * img[:-2, 1:-1]
+        + img[:-2, 2:]
+        - 2 * img[1:-1, :-2]
+        + 4 * img[1:-1, 1:-1]
+        - 2 * img[1:-1, 2:]
+        + img[2:, :-2]
+        - 2 * img[2:, 1:-1]
+        + img[2:, 2:]
     )
     step = max(1, int((lap.size / max_samples) ** 0.5))
     return jnp.median(jnp.abs(lap[::step, ::step])) / (0.6745 * 6.0)

@@ -64,7 +64,9 @@ class SERParams(NamedTuple):
     iters: int = 2
 
 
-def window_core(a, b, c, cols, margin):
+def window_core(
+    a: jax.Array, b: jax.Array, c: jax.Array, cols: jax.Array, margin: float
+) -> tuple[jax.Array, jax.Array]:
     """Rows ``[lo, hi]`` (P, J) that may hold the transition of a sharp edge ``a + b j + c j^2``."""
     j = cols[None, :].astype(a.dtype)
     f = a[:, None] + b[:, None] * j + c[:, None] * j * j
@@ -83,7 +85,9 @@ def _median(x: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(rank == (n - 1) // 2, x, 0.0), axis=-1)
 
 
-def _levels(v, end, step, sigma, contrast, p: SERParams):
+def _levels(
+    v: jax.Array, end: jax.Array, step: int, sigma: jax.Array, contrast: jax.Array, p: SERParams
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Rows beyond window ends ``end`` (P, J) in direction ``step``: values, level, deviations.
 
     Returns ``vals`` (P, cols, D), the robust ``level`` (P,), the row-mean deviation towards the
@@ -104,7 +108,14 @@ def _levels(v, end, step, sigma, contrast, p: SERParams):
     return vals, level, dev, clip
 
 
-def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
+def _blur_rows(
+    dev: jax.Array,
+    sigma: jax.Array,
+    contrast: jax.Array,
+    ncols: int,
+    global_frac: jax.Array,
+    p: SERParams,
+) -> jax.Array:
     """Tail rows that join the window: the point's own significant tail or the image-wide one
     (``global_frac``: mean over points of the tail fraction, ignoring values beyond
     ``global_tail_max`` that come from another edge), cut where the deviation grows again."""
@@ -118,7 +129,9 @@ def _blur_rows(dev, sigma, contrast, ncols, global_frac, p: SERParams):
     return jnp.minimum(jnp.maximum(own, image), jnp.sum(mono, axis=1))
 
 
-def _plateau(vals, level, clip, blur_rows, p: SERParams):
+def _plateau(
+    vals: jax.Array, level: jax.Array, clip: jax.Array, blur_rows: jax.Array, p: SERParams
+) -> tuple[jax.Array, jax.Array]:
     """Clipped mean of the ``plateau_rows`` rows after the tail, and the kept fraction."""
     d = jnp.arange(1, vals.shape[2] + 1)[None, None, :]
     first = blur_rows[:, None, None] + 1
@@ -152,7 +165,9 @@ def ser_fit(
         scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
         tail = (dev_a + dev_b) / (2.0 * scale)
         use = use & (jnp.abs(tail) <= p.global_tail_max)  # drop rows that reach another edge
-        global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / jnp.maximum(jnp.sum(use, axis=0), 1)
+        global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / jnp.maximum(
+            jnp.sum(use, axis=0), 1
+        )
         ncols = 2 * p.plateau_cols + 1
         blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, p)
         blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, p)

@@ -80,8 +80,9 @@ def _mean_clip(t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
 def half_plane_coverage(shape: tuple[int, int], hp: HalfPlane) -> np.ndarray:
     """Exact fraction of every pixel inside the half-plane, shape ``(H, W)``."""
     nx, ny = hp.normal
-    rows, cols = np.meshgrid(np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float),
-                             indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float), indexing="ij"
+    )
     if abs(ny) >= abs(nx):  # integrate over x: inside iff sign(ny) * (y - g(x)) > 0
         g0 = (hp.offset - nx * (cols - 0.5)) / ny
         g1 = (hp.offset - nx * (cols + 0.5)) / ny
@@ -98,8 +99,9 @@ def half_plane_coverage(shape: tuple[int, int], hp: HalfPlane) -> np.ndarray:
 def disk_coverage(shape: tuple[int, int], disk: Disk) -> np.ndarray:
     """Exact fraction of every pixel inside the disk (closed form, see module docstring)."""
     r = disk.r
-    rows, cols = np.meshgrid(np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float),
-                             indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float), indexing="ij"
+    )
     u0, u1 = cols - 0.5 - disk.cx, cols + 0.5 - disk.cx
     v0, v1 = rows - 0.5 - disk.cy, rows + 0.5 - disk.cy
     cut = lambda v: np.sqrt(np.maximum(r * r - v * v, 0.0))
@@ -144,9 +146,16 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return sum(k[i] * tmp[:, i : i + w] for i in range(2 * rad + 1))
 
 
-def render(shape: tuple[int, int], layers: list[tuple[Shape, float]], *, background: float = 50.0,
-           blur: float = 0.0, noise: float = 0.0, quantize: bool = False,
-           rng: np.random.Generator | None = None) -> np.ndarray:
+def render(
+    shape: tuple[int, int],
+    layers: list[tuple[Shape, float]],
+    *,
+    background: float = 50.0,
+    blur: float = 0.0,
+    noise: float = 0.0,
+    quantize: bool = False,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """``background + sum contrast * coverage``, then blur, Gaussian noise, 8-bit quantisation."""
     img = np.full(shape, float(background))
     for s, contrast in layers:
@@ -194,8 +203,12 @@ def truth(shape: tuple[int, int], layers: list[tuple[Shape, float]], margin: int
                 ox, oy = (px - s.cx) / s.r, (py - s.cy) / s.r
                 add(px, py, -sgn * ox, -sgn * oy, sgn / s.r)
     cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
-    keep = ((cat["row"] >= margin) & (cat["row"] < shape[0] - margin)
-            & (cat["col"] >= margin) & (cat["col"] < shape[1] - margin))
+    keep = (
+        (cat["row"] >= margin)
+        & (cat["row"] < shape[0] - margin)
+        & (cat["col"] >= margin)
+        & (cat["col"] < shape[1] - margin)
+    )
     return Truth(**{k: v[keep] for k, v in cat.items()})
 
 
