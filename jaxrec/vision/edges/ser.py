@@ -114,19 +114,20 @@ def _blur_rows(
     contrast: jax.Array,
     ncols: int,
     global_frac: jax.Array,
+    global_floor: jax.Array,
     p: SERParams,
 ) -> jax.Array:
     """Tail rows that join the window: the point's own significant tail or the image-wide one
     (``global_frac``: mean over points of the tail fraction, ignoring values beyond
-    ``global_tail_max`` that come from another edge), cut where the deviation grows again."""
+    ``global_tail_max`` that come from another edge; it must exceed ``global_floor``), cut where
+    the deviation grows again."""
     noise = jnp.broadcast_to(p.blur_k * sigma / ncols**0.5, contrast.shape)
     tau = jnp.maximum(noise, p.blur_floor * jnp.abs(contrast))
     prev = jnp.concatenate([jnp.full_like(dev[:, :1], jnp.inf), dev[:, :-1]], axis=1)
-    mono = jnp.cumprod((dev <= prev + noise[:, None]).astype(jnp.int32), axis=1)
-    count = lambda t: jnp.sum(jnp.cumprod(t.astype(jnp.int32), axis=1), axis=1)
-    own = count(dev > tau[:, None])
-    image = count(global_frac[None, :] > p.global_blur_floor)
-    return jnp.minimum(jnp.maximum(own, image), jnp.sum(mono, axis=1))
+    mono = col.leading_true(dev <= prev + noise[:, None])
+    own = col.leading_true(dev > tau[:, None])
+    image = col.leading_true(global_frac > global_floor)
+    return jnp.minimum(jnp.maximum(own, image), mono)
 
 
 def _plateau(
@@ -165,12 +166,15 @@ def ser_fit(
         scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
         tail = (dev_a + dev_b) / (2.0 * scale)
         use = use & (jnp.abs(tail) <= p.global_tail_max)  # drop rows that reach another edge
-        global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / jnp.maximum(
-            jnp.sum(use, axis=0), 1
-        )
+        n_use = jnp.maximum(jnp.sum(use, axis=0), 1)
+        global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / n_use
         ncols = 2 * p.plateau_cols + 1
-        blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, p)
-        blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, p)
+        # the image-wide tail must beat its own sampling noise (3 standard errors) and the floor
+        typical = jnp.sum(jnp.where(use[:, :1], scale, 0.0)) / n_use[0]
+        std_err = sigma / (2 * ncols) ** 0.5 / typical / n_use**0.5
+        global_floor = jnp.maximum(p.global_blur_floor, 3.0 * std_err)
+        blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, global_floor, p)
+        blur_b = _blur_rows(dev_b, sigma, contrast, ncols, global_frac, global_floor, p)
         above, frac_a = _plateau(vals_a, lev_a, clip_a, blur_a, p)
         below, frac_b = _plateau(vals_b, lev_b, clip_b, blur_b, p)
         m1 = lo - blur_a[:, None]
