@@ -11,17 +11,21 @@ uses CIS with PAE's floating limits, which stop at the gradient minimum before a
    ``blur_rows`` on each side (step 2). For a sharp edge this is 1-3 pixels instead of 2h + 1.
 2. **Plateaus — robust, many pixels.** Beyond each window end the rows ``d = 1..D``
    (``D = max_blur_rows + plateau_rows``) of the ``2 plateau_cols + 1`` central columns are read.
-   The median of the row means of the rows beyond ``max_blur_rows`` is a robust level, unless it
-   differs from the median of the nearest ``plateau_rows`` row means by more than ``1.5 sigma + clip_frac |A - B| + 0.5``
-   (another edge lies beyond: then the near median is used); the first rows whose column mean still differs from it by more
-   than ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` are blur tail (``blur_rows``, at most
-   ``max_blur_rows``) and join the window; the next ``plateau_rows`` rows give the plateau as the
-   mean of pixels within ``clip_k sigma + clip_frac |A - B| + 0.5`` of the median (pixels of a
-   nearby edge are cut; the contrast term tolerates texture, the 0.5 grey-level quantisation).
-3. **Along the edge — stable extent.** Strip means ``F_j`` for ``j = -3..3`` are fitted by the
-   quadratic ``a + b j + c (j^2 + 1/12)`` over ``|j| <= w``; the widest ``w`` in {1, 2, 3} whose
-   residual is consistent with noise (``ssr / (2w - 2) <= (res_k sigma_F)^2 + res_floor^2``,
-   ``sigma_F = sigma sqrt(n) / |A - B|``) is kept, so straight stretches average 7 columns while
+   The level is the median of the row means beyond ``max_blur_rows`` unless it differs from the
+   median of the nearest ``plateau_rows`` row means by more than
+   ``1.5 sigma + clip_frac |A - B| + 0.5`` (another edge lies beyond: the near median is used).
+   Leading rows whose mean still leans towards the other side by more than
+   ``max(blur_k sigma / sqrt(cols), blur_floor |A - B|)`` — or, since one point's tail drowns in
+   noise, the image-wide mean tail (rows above ``global_tail_max`` ignored) when it exceeds both
+   ``global_blur_floor`` and three standard errors — are blur tail (``blur_rows`` <=
+   ``max_blur_rows``, never past a row where the deviation grows again) and join the window. The
+   next ``plateau_rows`` rows give the plateau as the mean of pixels within
+   ``clip_k sigma + clip_frac |A - B| + 0.5`` of the level (pixels of a nearby edge are cut; the
+   contrast term tolerates texture, the 0.5 grey-level quantisation).
+3. **Along the edge — stable extent.** Strip means ``F_j`` for ``j = -5..5`` are fitted by the
+   quadratic ``a + b j + c (j^2 + 1/12)`` over ``|j| <= w``; the widest ``w <= max_half_cols``
+   whose residual is consistent with noise (``ssr / (2w - 2) <= (res_k sigma_F)^2 + res_floor^2``,
+   ``sigma_F = sigma sqrt(n) / |A - B|``) is kept, so straight stretches average 11 columns while
    corners, small circles and neighbouring edges fall back to the exact 3-column CIS.
 
 Steps 1-3 are iterated ``iters`` times from the refined curve. A point is *rejected* when the
@@ -162,7 +166,8 @@ def ser_fit(
         contrast = above - below
         vals_a, lev_a, dev_a, clip_a = _levels(v, lo - 1, -1, sigma, contrast, p)
         vals_b, lev_b, dev_b, clip_b = _levels(v, hi + 1, 1, sigma, contrast, p)
-        use = (valid & pilot.ok & (contrast != 0))[:, None]
+        base = valid & pilot.ok & (contrast != 0)
+        use = base[:, None]
         scale = jnp.abs(jnp.where(contrast == 0, 1.0, contrast))[:, None]
         tail = (dev_a + dev_b) / (2.0 * scale)
         use = use & (jnp.abs(tail) <= p.global_tail_max)  # drop rows that reach another edge
@@ -170,7 +175,8 @@ def ser_fit(
         global_frac = jnp.sum(jnp.where(use, tail, 0.0), axis=0) / n_use
         ncols = 2 * p.plateau_cols + 1
         # the image-wide tail must beat its own sampling noise (3 standard errors) and the floor
-        typical = jnp.sum(jnp.where(use[:, :1], scale, 0.0)) / n_use[0]
+        n_base = jnp.maximum(jnp.sum(base), 1)
+        typical = jnp.sum(jnp.where(base[:, None], scale, 0.0)) / n_base
         std_err = sigma / (2 * ncols) ** 0.5 / typical / n_use**0.5
         global_floor = jnp.maximum(p.global_blur_floor, 3.0 * std_err)
         blur_a = _blur_rows(dev_a, sigma, contrast, ncols, global_frac, global_floor, p)
