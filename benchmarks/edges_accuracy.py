@@ -4,9 +4,9 @@ Run (from the repository root; numbers in docs/results_edges.md):
 
     PYTHONPATH=. python3 benchmarks/edges_accuracy.py --trials 8 --out runs/edges_accuracy.json
 
-Synthetic, exact area-sampled 96 x 96 images (`jaxrec.vision.edges.synthetic`), background 50,
+Synthetic, exact area-sampled 112 x 112 images (`jaxrec.vision.edges.synthetic`), background 50,
 contrast U[100, 150], 8-bit quantised: straight edges at angles U[0, 45] deg with random subpixel
-offsets, circles of radius log-U[3, 40] (bright or dark), and stripes (two parallel edges 3-6 px
+offsets, circles of radius log-U[3, 50] (bright or dark), and stripes (two parallel edges 3-6 px
 apart). Noise sigma in {0, 2, 5, 10, 20} grey levels, Gaussian blur sigma in {0, 1} px. For every
 detected point within 1 px of a true edge: normal position error (distance to the analytic curve),
 orientation error, curvature error; "found" is the fraction of true edge pixels (one per frame
@@ -34,7 +34,7 @@ import numpy as np
 from jaxrec.vision.edges import METHODS, SERParams, detect
 from jaxrec.vision.edges import synthetic as S
 
-SIZE = 96
+SIZE = 112
 
 # SER ablations (--ablation): each switches one part of the rule off (jaxrec.vision.edges.ser)
 ABLATIONS = {
@@ -59,7 +59,7 @@ def make_scene(kind: str, rng: np.random.Generator):
         t = math.radians(ang)
         return [(S.HalfPlane(ang, math.cos(t) * centre[0] + math.sin(t) * centre[1]), c)], 50.0
     if kind == "circle":
-        r = float(np.exp(rng.uniform(np.log(3), np.log(40))))
+        r = float(np.exp(rng.uniform(np.log(3), np.log(50))))
         dark = rng.random() < 0.5
         return [(S.Disk(centre[0], centre[1], r), -c if dark else c)], 200.0 if dark else 50.0
     width = rng.uniform(3, 6)
