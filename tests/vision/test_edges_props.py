@@ -69,7 +69,7 @@ def test_flat_and_saturated_images_give_no_nan(method):
     flat = np.full(SHAPE, 255.0)
     zero = np.zeros(SHAPE)
     sat = np.clip(S.render(SHAPE, [(S.Disk(18.0, 18.0, 9.0), 400.0)]), 0, 255)  # clipped step
-    pts = run([flat, zero, sat], method, threshold=None)  # automatic threshold
+    pts = run([flat, zero, sat], method, threshold=10.0)
     for f in ("x", "y", "nx", "ny", "curvature", "i0", "i1"):
         assert np.all(np.isfinite(np.asarray(getattr(pts, f))))
     valid = np.asarray(pts.valid)
@@ -78,6 +78,14 @@ def test_flat_and_saturated_images_give_no_nan(method):
     c = pts.compact()[2]
     np.testing.assert_allclose(np.hypot(c.nx, c.ny), 1.0, atol=1e-5)
     assert np.all(c.i1 - c.i0 > 0)
+
+
+def test_automatic_threshold_on_flat_and_edge_images():
+    flat = np.full(SHAPE, 80.0)
+    edge = S.render(SHAPE, [(S.HalfPlane(10.0, 17.0), 100.0)], noise=3.0)
+    pts = run([flat, edge], "pae", threshold=None)
+    assert not pts.valid[0].any()
+    assert pts.valid[1].sum() >= 30  # one point per row of the near-vertical edge
 
 
 def test_normals_point_dark_to_bright_and_curvature_sign():
