@@ -45,13 +45,12 @@ def _detect_one(
     sigma = noise_sigma(img) if needs_sigma else None
     if auto:
         threshold = jnp.maximum(4.0 * sigma, 0.02 * (jnp.max(img) - jnp.min(img)))
-    thr = threshold
     if method.startswith("pae"):
         work = box3(img) if method == "pae_smooth" else img
-        cand = candidates(work, thr, max_points)
+        cand = candidates(work, threshold, max_points)
         fit = pae_fit(col.profiles(work, cand, 1), cand, order=order, smooth=method == "pae_smooth")
     else:
-        cand = candidates(img, thr, max_points)
+        cand = candidates(img, threshold, max_points)
         v = col.profiles(img, cand, 1 if method == "cis" else HALF_COLS)
         if method == "cis":
             fit = cis_fit(v, cand, half_window)
