@@ -1,0 +1,1 @@
+"""Vision methods: subpixel edge localisation (`jaxrec.vision.edges`)."""

@@ -1,0 +1,96 @@
+"""Edge complement by extension-adjustment (jaxrec's design; the paper's rule is unpublished).
+
+SER rejects points whose plateaus are contaminated (a nearby edge, a corner, a chain end). For
+such a candidate the nearest *accepted* candidate of the same frame within ``reach`` columns and
+rows (fewest columns away first) lends its local curve and plateaus:
+
+* **extension** — the neighbour's curve ``a_n + b_n x + c_n x^2`` (its own offsets), re-expressed
+  around the rejected pixel (``dj, dk`` = neighbour offset): ``a' = dk + a_n - b_n dj + c_n dj^2``,
+  ``b' = b_n - 2 c_n dj``, ``c' = c_n``;
+* **adjustment** — CIS on the rejected pixel's three columns with the sharp window around that
+  curve (``margin`` rows beyond the transition) and the neighbour's plateaus ``A_n, B_n``, fitting
+  ``a, b`` with the curvature fixed to ``c'`` (``a = mean_j g_j``, ``b = (g_1 - g_-1)/2``,
+  ``g_j = F_j - c' (j^2 + 1/12)``).
+
+The complemented point is kept when ``|a - a'| <= tol`` (the data agree with the extension) and it
+stays in its pixel (``|a| <= 1``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.vision.edges import _columns as col
+from jaxrec.vision.edges.cis import ColumnFit
+from jaxrec.vision.edges.pixel import Candidates
+from jaxrec.vision.edges.ser import HALF_COLS, window_core
+
+
+class ComplementParams(NamedTuple):
+    """Parameters of the extension-adjustment complement (module docstring)."""
+
+    reach: int = 2
+    margin: float = 1.0
+    tol: float = 0.5
+
+
+def complement_fit(
+    v: jax.Array, cand: Candidates, fit: ColumnFit, shape: tuple[int, int], p: ComplementParams
+) -> ColumnFit:
+    """Fill candidates rejected by SER (``fit.ok`` False) from accepted neighbours."""
+    if p.reach < 1:
+        raise ValueError(f"complement reach must be >= 1, got {p.reach}")
+    h, w = shape
+    accepted = cand.valid & fit.ok
+    frame = cand.is_x.astype(jnp.int32)
+    one = jnp.ones_like(fit.a)
+    table = jnp.stack([fit.a, fit.b, fit.c, fit.above, fit.below, one], axis=-1)
+    rows = jnp.where(accepted, cand.row, h)  # rejected rows fall outside and are dropped
+    maps = jnp.zeros((2, h, w, 6), fit.a.dtype).at[frame, rows, cand.col].set(table, mode="drop")
+
+    span = np.arange(-p.reach, p.reach + 1)
+    dj_np, dk_np = np.repeat(span, span.size), np.tile(span, span.size)
+    dj, dk = jnp.asarray(dj_np[dj_np != 0]), jnp.asarray(dk_np[dj_np != 0])
+    x = cand.is_x[:, None]
+    drow = jnp.where(x, dj[None, :], dk[None, :])
+    dcol = jnp.where(x, dk[None, :], dj[None, :])
+    nb = maps.at[frame[:, None], cand.row[:, None] + drow, cand.col[:, None] + dcol].get(
+        mode="fill", fill_value=0.0
+    )  # (P, N, 6)
+    prio = jnp.where(nb[..., 5] > 0, (10 * jnp.abs(dj) + jnp.abs(dk))[None, :], 10**6)
+    best = jnp.argmin(prio, axis=1)
+    n = jnp.take_along_axis(nb, best[:, None, None], axis=1)[:, 0]  # (P, 6)
+    has = n[:, 5] > 0
+    bj, bk = dj[best].astype(fit.a.dtype), dk[best].astype(fit.a.dtype)
+    a_n, b_n, c_n, above, below = (n[:, i] for i in range(5))
+    a_e = bk + a_n - b_n * bj + c_n * bj * bj
+    b_e = b_n - 2.0 * c_n * bj
+    cols = jnp.arange(-1, 2)
+    lo, hi = window_core(a_e, b_e, c_n, cols, p.margin)
+    v3 = v[:, HALF_COLS - 1 : HALF_COLS + 2]
+    f = col.strip_means(col.column_sums(v3, lo, hi), lo, hi, above, below)
+    g = f - c_n[:, None] * (cols[None, :].astype(f.dtype) ** 2 + 1.0 / 12.0)
+    a = jnp.mean(g, axis=1)
+    b = (g[:, 2] - g[:, 0]) / 2.0
+    _, contrast_ok = col.safe_contrast(above, below)
+    filled = (
+        cand.valid
+        & ~accepted
+        & has
+        & contrast_ok
+        & (jnp.abs(a - a_e) <= p.tol)
+        & (jnp.abs(a) <= 1.0)
+    )
+    pick = lambda new, old: jnp.where(filled, new, old)
+    return ColumnFit(
+        pick(a, fit.a),
+        pick(b, fit.b),
+        pick(c_n, fit.c),
+        pick(above, fit.above),
+        pick(below, fit.below),
+        accepted | filled,
+    )
