@@ -1,6 +1,6 @@
 """Accuracy and speed of jaxrec's subpixel edge detectors vs the `subpixel-edges` package.
 
-Run (from the repository root; numbers in docs/results_edges.md):
+Run (from the repository root; numbers in the "Subpixel edges" section of docs/RESULTS.md):
 
     PYTHONPATH=. python3 benchmarks/edges_accuracy.py --trials 8 --out runs/edges_accuracy.json
 
@@ -241,7 +241,7 @@ PAE_LIKE = ["pae", "pae_smooth", "subpixel-edges iters0", "subpixel-edges iters1
 
 
 def markdown(result: dict) -> str:
-    """Markdown tables (docs/results_edges.md) from a saved JSON result."""
+    """Markdown tables (for docs/RESULTS.md, section "Subpixel edges") from a saved JSON result."""
     rows = result["accuracy"]
     idx = {(r["kind"], r["blur"], r["noise"], r["method"]): r for r in rows}
     noises = sorted({r["noise"] for r in rows})
