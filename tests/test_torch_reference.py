@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="benchmark-only dependency, not installed by CI: pip install torch==2.13.0"
+)
 
 from benchmarks.torch_reference import torch_sample_negatives, torch_train_throughput  # noqa: E402
 
