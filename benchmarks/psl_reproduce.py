@@ -21,13 +21,27 @@ from jaxrec.cf.presets import paper_config
 
 # Paper Table 1 (IID, MF / LightGCN): Recall@20, NDCG@20.
 PAPER = {
-    ("amazon2014-electronic", "mf"): {"bpr": (.0816, .0527), "sl": (.0821, .0529), "psl_tanh": (.0832, .0535),
-                                      "psl_atan": (.0832, .0535), "psl_relu": (.0838, .0541)},
-    ("amazon2014-electronic", "lightgcn"): {"bpr": (.0813, .0524), "sl": (.0823, .0526),
-                                            "psl_tanh": (.0825, .0532), "psl_atan": (.0825, .0532),
-                                            "psl_relu": (.0830, .0536)},
-    ("gowalla", "mf"): {"bpr": (.1355, .1111), "sl": (.2064, .1624), "psl_tanh": (.2088, .1646),
-                        "psl_atan": (.2087, .1646), "psl_relu": (.2089, .1647)},
+    ("amazon2014-electronic", "mf"): {
+        "bpr": (0.0816, 0.0527),
+        "sl": (0.0821, 0.0529),
+        "psl_tanh": (0.0832, 0.0535),
+        "psl_atan": (0.0832, 0.0535),
+        "psl_relu": (0.0838, 0.0541),
+    },
+    ("amazon2014-electronic", "lightgcn"): {
+        "bpr": (0.0813, 0.0524),
+        "sl": (0.0823, 0.0526),
+        "psl_tanh": (0.0825, 0.0532),
+        "psl_atan": (0.0825, 0.0532),
+        "psl_relu": (0.0830, 0.0536),
+    },
+    ("gowalla", "mf"): {
+        "bpr": (0.1355, 0.1111),
+        "sl": (0.2064, 0.1624),
+        "psl_tanh": (0.2088, 0.1646),
+        "psl_atan": (0.2087, 0.1646),
+        "psl_relu": (0.2089, 0.1647),
+    },
 }
 
 
@@ -38,12 +52,19 @@ def main() -> None:
     parser.add_argument("--losses", default="bpr,sl,psl_tanh,psl_atan,psl_relu")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
-    parser.add_argument("--lr-scale", type=float, default=1.0,
-                        help="multiply Table B.2's learning rate (for schedules shorter than 200 epochs)")
+    parser.add_argument(
+        "--lr-scale",
+        type=float,
+        default=1.0,
+        help="multiply Table B.2's learning rate (for schedules shorter than 200 epochs)",
+    )
     parser.add_argument("--runs", default="runs/repro")
     parser.add_argument("--out", default="docs/results_psl_electronic.md")
-    parser.add_argument("--table-only", action="store_true",
-                        help="build the table from finished runs' results.json; train nothing")
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="build the table from finished runs' results.json; train nothing",
+    )
     args = parser.parse_args()
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -52,8 +73,15 @@ def main() -> None:
         per_seed = []
         for seed in seeds:
             cfg = paper_config(args.dataset, f"{args.backbone}-{loss}")
-            cfg = config_lib.override(cfg, [f"optimizer.lr={cfg.optimizer.lr * args.lr_scale}", *args.set,
-                                            f"seed={seed}", "loop.progress=false"])
+            cfg = config_lib.override(
+                cfg,
+                [
+                    f"optimizer.lr={cfg.optimizer.lr * args.lr_scale}",
+                    *args.set,
+                    f"seed={seed}",
+                    "loop.progress=false",
+                ],
+            )
             run_dir = Path(args.runs) / f"{args.dataset}-{args.backbone}" / loss / f"seed{seed}"
             if args.table_only:
                 done = run_dir / "results.json"
@@ -63,8 +91,10 @@ def main() -> None:
             else:
                 summary = experiment.run(cfg, run_dir)
             per_seed.append(summary)
-            print(f"{loss} seed {seed}: test {summary['test']}  ({summary['seconds_per_epoch']:.1f} s/epoch)",
-                  flush=True)
+            print(
+                f"{loss} seed {seed}: test {summary['test']}  ({summary['seconds_per_epoch']:.1f} s/epoch)",
+                flush=True,
+            )
         if not per_seed:
             continue
         rows[loss] = {
@@ -78,20 +108,26 @@ def main() -> None:
     paper = PAPER.get((args.dataset, args.backbone), {})
     sl_ndcg = np.mean(rows["sl"]["ndcg"]) if "sl" in rows else None
     lines = [
-        f"| loss | Recall@20 (ours) | NDCG@20 (ours) | Recall@20 (paper) | NDCG@20 (paper) | NDCG vs SL (ours) |",
+        "| loss | Recall@20 (ours) | NDCG@20 (ours) | Recall@20 (paper) | NDCG@20 (paper) | NDCG vs SL (ours) |",
         "|---|---|---|---|---|---|",
     ]
     for loss, r in rows.items():
         rec, nd = np.array(r["recall"]), np.array(r["ndcg"])
         p = paper.get(loss, (float("nan"), float("nan")))
         gain = f"{100 * (nd.mean() / sl_ndcg - 1):+.2f}%" if sl_ndcg and loss != "sl" else "—"
-        lines.append(f"| {loss} ({r['seeds']} seeds) | {rec.mean():.4f} ± {rec.std():.4f} | {nd.mean():.4f} ± "
-                     f"{nd.std():.4f} | {p[0]:.4f} | {p[1]:.4f} | {gain} |")
-    header = (f"{args.dataset}, {args.backbone}, seeds {seeds}, lr x{args.lr_scale} of Table B.2, "
-              f"overrides {args.set}\n\n")
+        lines.append(
+            f"| {loss} ({r['seeds']} seeds) | {rec.mean():.4f} ± {rec.std():.4f} | {nd.mean():.4f} ± "
+            f"{nd.std():.4f} | {p[0]:.4f} | {p[1]:.4f} | {gain} |"
+        )
+    header = (
+        f"{args.dataset}, {args.backbone}, seeds {seeds}, lr x{args.lr_scale} of Table B.2, "
+        f"overrides {args.set}\n\n"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(header + "\n".join(lines) + "\n")
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps({"args": vars(args), "rows": rows}, indent=2)
+    )
     print(header + "\n".join(lines))
 
 

@@ -37,8 +37,10 @@ def jax_step_time(dataset, cfg, steps: int) -> float:
     key = jax.random.key(0)
     state = setup.state
     with train.mesh_context(setup.mesh, cfg.mesh.rules):
-        batches = [train.place_batch(setup.mesh, setup.batches.batch(0, i % setup.batches.steps_per_epoch))
-                   for i in range(steps + 2)]
+        batches = [
+            train.place_batch(setup.mesh, setup.batches.batch(0, i % setup.batches.steps_per_epoch))
+            for i in range(steps + 2)
+        ]
         times = []
         for i, batch in enumerate(batches):
             start = time.perf_counter()
@@ -55,10 +57,10 @@ def per_user_loop_eval(user_emb, item_emb, users, exclude, test, k: int = 20) ->
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     for u in users:
         scores = item_emb @ user_emb[u]
-        scores[exclude[1][exclude[0][u]:exclude[0][u + 1]]] = -np.inf
+        scores[exclude[1][exclude[0][u] : exclude[0][u + 1]]] = -np.inf
         top = np.argpartition(-scores, k)[:k]
         top = top[np.argsort(-scores[top])]
-        truth = test[1][test[0][u]:test[0][u + 1]]
+        truth = test[1][test[0][u] : test[0][u + 1]]
         hits = np.isin(top, truth)
         recall.append(hits.sum() / len(truth))
         ndcg.append((hits * discounts).sum() / discounts[: min(k, len(truth))].sum())
@@ -77,28 +79,48 @@ def main() -> None:
     args = parser.parse_args()
 
     base = paper_config(args.dataset, "mf-psl_tanh")
-    base = config_lib.override(base, ["mesh.data=1", f"batch_size={args.batch}",
-                                      f"loss.num_negatives={args.negatives}"])
+    base = config_lib.override(
+        base, ["mesh.data=1", f"batch_size={args.batch}", f"loss.num_negatives={args.negatives}"]
+    )
     dataset = experiment.load_dataset(base)
-    results: dict = {"dataset": args.dataset, "cpu": platform.processor() or platform.machine(),
-                     "jax": jax.__version__, "devices": str(jax.devices()[0]), "steps": args.steps}
+    results: dict = {
+        "dataset": args.dataset,
+        "cpu": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+        "devices": str(jax.devices()[0]),
+        "steps": args.steps,
+    }
 
     jax_s = jax_step_time(dataset, base, args.steps)
     results["jax_step_s"] = jax_s
     results["jax_interactions_per_s"] = args.batch / jax_s
-    print(f"jaxrec step {jax_s * 1e3:.1f} ms  ({args.batch / jax_s:,.0f} interactions/s)", flush=True)
+    print(
+        f"jaxrec step {jax_s * 1e3:.1f} ms  ({args.batch / jax_s:,.0f} interactions/s)", flush=True
+    )
 
     try:
         import torch  # noqa: F401
 
         from torch_reference import torch_train_throughput
 
-        t = torch_train_throughput(dataset.train.users, dataset.train.items, dataset.num_users,
-                                   dataset.num_items, loss="psl_tanh", batch_size=args.batch,
-                                   num_negatives=args.negatives, tau=0.1, steps=args.steps, lr=0.01)
+        t = torch_train_throughput(
+            dataset.train.users,
+            dataset.train.items,
+            dataset.num_users,
+            dataset.num_items,
+            loss="psl_tanh",
+            batch_size=args.batch,
+            num_negatives=args.negatives,
+            tau=0.1,
+            steps=args.steps,
+            lr=0.01,
+        )
         results["torch"] = t
         results["speedup_vs_torch"] = t["median_step_s"] / jax_s
-        print(f"torch  step {t['median_step_s'] * 1e3:.1f} ms; jaxrec speed-up x{t['median_step_s'] / jax_s:.2f}", flush=True)
+        print(
+            f"torch  step {t['median_step_s'] * 1e3:.1f} ms; jaxrec speed-up x{t['median_step_s'] / jax_s:.2f}",
+            flush=True,
+        )
     except ImportError:
         print("torch not installed: pip install torch==2.13.0 for the comparison", flush=True)
 
@@ -120,9 +142,11 @@ def main() -> None:
         start = time.perf_counter()
         batched = setup.evaluate_test(setup.state)
         results["eval_batched_s"] = time.perf_counter() - start
-    params = jax.device_get(setup.state.params)   # MF: the raw tables, cosine-normalised here
-    user_emb, item_emb = (t / np.linalg.norm(t, axis=1, keepdims=True)
-                          for t in (params["user_embedding"], params["item_embedding"]))
+    params = jax.device_get(setup.state.params)  # MF: the raw tables, cosine-normalised here
+    user_emb, item_emb = (
+        t / np.linalg.norm(t, axis=1, keepdims=True)
+        for t in (params["user_embedding"], params["item_embedding"])
+    )
     exclude = data_lib.csr(dataset.train, dataset.num_users)
     test = data_lib.csr(dataset.test, dataset.num_users)
     users = np.flatnonzero(np.diff(test[0]) > 0)
@@ -131,8 +155,11 @@ def main() -> None:
     results["eval_loop_s"] = time.perf_counter() - start
     results["eval_speedup"] = results["eval_loop_s"] / results["eval_batched_s"]
     results["eval_agree"] = {k: (batched[k], loop[k]) for k in loop}
-    print(f"eval: batched {results['eval_batched_s']:.2f} s, per-user loop {results['eval_loop_s']:.2f} s "
-          f"(x{results['eval_speedup']:.1f}); metrics {results['eval_agree']}", flush=True)
+    print(
+        f"eval: batched {results['eval_batched_s']:.2f} s, per-user loop {results['eval_loop_s']:.2f} s "
+        f"(x{results['eval_speedup']:.1f}); metrics {results['eval_agree']}",
+        flush=True,
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=float))
 

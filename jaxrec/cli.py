@@ -26,7 +26,11 @@ def config_dirs() -> list[Path]:
     """Where config names are looked up: ./configs, then the source checkout's configs/."""
     here = Path(__file__).resolve().parents[1] / "configs"
     dirs = [Path.cwd() / "configs", here]
-    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs[:i]]]
+    return [
+        d
+        for i, d in enumerate(dirs)
+        if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs[:i]]
+    ]
 
 
 def _resolve_config_file(name: str) -> Path:
@@ -40,7 +44,9 @@ def _resolve_config_file(name: str) -> Path:
         if candidate.is_file():
             return candidate
     known = ", ".join(n for n, _ in list_configs()) or "none found"
-    raise FileNotFoundError(f"no config named {name!r} in {[str(d) for d in config_dirs()]}; known: {known}")
+    raise FileNotFoundError(
+        f"no config named {name!r} in {[str(d) for d in config_dirs()]}; known: {known}"
+    )
 
 
 def load_config(spec: str | None) -> Any:
@@ -82,7 +88,9 @@ def _print_table(summary: dict[str, Any]) -> None:
     print(f"\n{summary.get('name', 'run')}")
     print(f"{'metric':<{width}}" + "".join(f"{split:>10}" for split, _ in rows))
     for name in names:
-        cells = "".join(f"{values[name]:>10.4f}" if name in values else f"{'-':>10}" for _, values in rows)
+        cells = "".join(
+            f"{values[name]:>10.4f}" if name in values else f"{'-':>10}" for _, values in rows
+        )
         print(f"{name:<{width}}{cells}")
     print(f"seconds/epoch: {summary.get('seconds_per_epoch', float('nan')):.2f}")
 
@@ -112,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     run.add_argument("--out", help="run folder (default: runs/<config name>)")
     run.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    run.add_argument("--distributed", action="store_true",
-                     help="call jax.distributed.initialize() first (auto-detected on TPU pods, "
-                          "SLURM, Kubernetes, MPI; else give the three options below)")
+    run.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() first (auto-detected on TPU pods, "
+        "SLURM, Kubernetes, MPI; else give the three options below)",
+    )
     run.add_argument("--coordinator", help="with --distributed: coordinator host:port")
     run.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
     run.add_argument("--process-id", type=int, help="with --distributed: this process's index")

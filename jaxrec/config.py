@@ -77,7 +77,9 @@ def _apply(cfg: Any, tree: dict[str, Any], prefix: str) -> Any:
     changes = {}
     for name, value in tree.items():
         if name not in names:
-            raise ValueError(f"unknown config key {prefix + name!r}: {type(cfg).__name__} has {names}")
+            raise ValueError(
+                f"unknown config key {prefix + name!r}: {type(cfg).__name__} has {names}"
+            )
         if isinstance(value, dict):
             changes[name] = _apply(getattr(cfg, name), value, f"{prefix}{name}.")
         else:
@@ -117,7 +119,9 @@ def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} for {cls.__name__}; expected {sorted(names)}")
+        raise ValueError(
+            f"unknown keys {sorted(unknown)} for {cls.__name__}; expected {sorted(names)}"
+        )
     kwargs = {}
     for name, value in data.items():
         annotation = hints[name]

@@ -8,7 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-tfds = pytest.importorskip("tensorflow_datasets", reason="optional extra: pip install 'jaxrec[tfds]'")
+tfds = pytest.importorskip(
+    "tensorflow_datasets", reason="optional extra: pip install 'jaxrec[tfds]'"
+)
 pytest.importorskip("grain", reason="optional extra: pip install 'jaxrec[tfds]'")
 
 from jaxrec import config as config_lib  # noqa: E402
@@ -41,11 +43,23 @@ class JaxrecCfToy(tfds.core.GeneratorBasedBuilder):
 def cfg(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
     JaxrecCfToy(data_dir=data_dir, file_format="array_record").download_and_prepare()
-    return config_lib.override(default_config(), [
-        "data.source=tfds", "data.tfds_name=jaxrec_cf_toy", f"data.path={data_dir}",
-        "data.valid_fraction=0", "batch_size=32", "model.dim=8", "loss.num_negatives=8",
-        "loop.epochs=3", "loop.progress=false", "loop.checkpoint_every_steps=4",
-        "mesh.data=2", "mesh.fsdp=4"])
+    return config_lib.override(
+        default_config(),
+        [
+            "data.source=tfds",
+            "data.tfds_name=jaxrec_cf_toy",
+            f"data.path={data_dir}",
+            "data.valid_fraction=0",
+            "batch_size=32",
+            "model.dim=8",
+            "loss.num_negatives=8",
+            "loop.epochs=3",
+            "loop.progress=false",
+            "loop.checkpoint_every_steps=4",
+            "mesh.data=2",
+            "mesh.fsdp=4",
+        ],
+    )
 
 
 def test_tfds_run_resumes_to_uninterrupted_parameters(cfg, tmp_path, monkeypatch):
@@ -59,8 +73,9 @@ def test_tfds_run_resumes_to_uninterrupted_parameters(cfg, tmp_path, monkeypatch
 
     def killed_fit(**kwargs):
         def kill(state):
-            if int(state.step) == 13:      # mid-epoch 2, after the step-12 checkpoint
+            if int(state.step) == 13:  # mid-epoch 2, after the step-12 checkpoint
                 raise Killed
+
         return real_fit(**kwargs, callbacks=[kill])
 
     monkeypatch.setattr(train, "fit", killed_fit)
@@ -69,9 +84,11 @@ def test_tfds_run_resumes_to_uninterrupted_parameters(cfg, tmp_path, monkeypatch
     monkeypatch.setattr(train, "fit", real_fit)
     resumed = experiment.run(cfg, tmp_path / "run")
     assert resumed["test"] == reference["test"]
-    a = experiment.build(cfg)   # restore both final checkpoints into the same layout
-    with train.Checkpointer(tmp_path / "ref", metric="ndcg@20") as c1, \
-            train.Checkpointer(tmp_path / "run", metric="ndcg@20") as c2:
+    a = experiment.build(cfg)  # restore both final checkpoints into the same layout
+    with (
+        train.Checkpointer(tmp_path / "ref", metric="ndcg@20") as c1,
+        train.Checkpointer(tmp_path / "run", metric="ndcg@20") as c2,
+    ):
         rng = jax.random.key_data(jax.random.key(0))
         p1 = c1.restore_latest(a.state, rng).state.params
         p2 = c2.restore_latest(a.state, rng).state.params

@@ -12,22 +12,33 @@ from jaxrec.cf.config import CFExperiment, default_config
 
 
 def test_override_parses_by_field_type():
-    cfg = config_lib.override(default_config(), [
-        "optimizer.lr=0.5", "loss.name=softmax", "loop.epochs=3", "eval.ks=(10, 20)",
-        "loss.include_positive=true", "mesh.fsdp=2"])
+    cfg = config_lib.override(
+        default_config(),
+        [
+            "optimizer.lr=0.5",
+            "loss.name=softmax",
+            "loop.epochs=3",
+            "eval.ks=(10, 20)",
+            "loss.include_positive=true",
+            "mesh.fsdp=2",
+        ],
+    )
     assert cfg.optimizer.lr == 0.5 and cfg.loss.name == "softmax" and cfg.loop.epochs == 3
     assert cfg.eval.ks == (10, 20) and cfg.loss.include_positive is True and cfg.mesh.fsdp == 2
-    assert default_config().optimizer.lr != 0.5        # the original is untouched (frozen)
+    assert default_config().optimizer.lr != 0.5  # the original is untouched (frozen)
 
 
-@pytest.mark.parametrize("assignment, message", [
-    ("optimizer.learning_rate=1", "unknown config key 'optimizer.learning_rate'"),
-    ("loop.epochs=three", "is not a int"),
-    ("loss.include_positive=maybe", "not a boolean"),
-    ("loss.name=hinge", "loss.name must be one of"),
-    ("lr", "must look like key.sub=value"),
-    ("optimizer.lr.x=1", "not a config section"),
-])
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("optimizer.learning_rate=1", "unknown config key 'optimizer.learning_rate'"),
+        ("loop.epochs=three", "is not a int"),
+        ("loss.include_positive=maybe", "not a boolean"),
+        ("loss.name=hinge", "loss.name must be one of"),
+        ("lr", "must look like key.sub=value"),
+        ("optimizer.lr.x=1", "not a config section"),
+    ],
+)
 def test_override_rejects_bad_keys_and_values(assignment, message):
     with pytest.raises(ValueError, match=message):
         config_lib.override(default_config(), [assignment])

@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 
 OVERRIDES = [
-    "data.synthetic_users=120", "data.synthetic_items=90", "data.synthetic_per_user=10",
-    "model.dim=8", "batch_size=64", "loss.num_negatives=16", "loop.epochs=2", "loop.eval_every=1",
-    "loop.progress=false", "mesh.data=2", "mesh.fsdp=2",
+    "data.synthetic_users=120",
+    "data.synthetic_items=90",
+    "data.synthetic_per_user=10",
+    "model.dim=8",
+    "batch_size=64",
+    "loss.num_negatives=16",
+    "loop.epochs=2",
+    "loop.eval_every=1",
+    "loop.progress=false",
+    "mesh.data=2",
+    "mesh.fsdp=2",
 ]
 
 
@@ -34,9 +42,13 @@ def _command(out: Path, *extra: str) -> list[str]:
 def _env(devices: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_", "JAX_"))}
     root = str(Path(__file__).resolve().parents[1])
-    env.update(JAX_NUM_CPU_DEVICES=str(devices), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
-               PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])))
+    env.update(
+        JAX_NUM_CPU_DEVICES=str(devices),
+        JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+        PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])),
+    )
     return env
 
 
@@ -45,9 +57,21 @@ def test_two_processes_match_one_process(tmp_path):
     logs = [(tmp_path / f"process{i}.log").open("w") for i in range(2)]
     procs = [
         subprocess.Popen(
-            _command(tmp_path / "multi", "--distributed", "--coordinator", f"127.0.0.1:{port}",
-                     "--num-processes", "2", "--process-id", str(i)),
-            env=_env(2), stdout=log, stderr=subprocess.STDOUT, text=True)
+            _command(
+                tmp_path / "multi",
+                "--distributed",
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ),
+            env=_env(2),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i, log in enumerate(logs)
     ]
     try:
@@ -59,8 +83,9 @@ def test_two_processes_match_one_process(tmp_path):
             log.close()
     for i, code in enumerate(codes):
         assert code == 0, (tmp_path / f"process{i}.log").read_text()[-3000:]
-    single = subprocess.run(_command(tmp_path / "single"), env=_env(4), capture_output=True,
-                            text=True, timeout=420)
+    single = subprocess.run(
+        _command(tmp_path / "single"), env=_env(4), capture_output=True, text=True, timeout=420
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     multi = json.loads((tmp_path / "multi" / "results.json").read_text())
     one = json.loads((tmp_path / "single" / "results.json").read_text())

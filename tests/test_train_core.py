@@ -8,7 +8,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 
@@ -22,15 +21,18 @@ class TinyRegressor(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs, rows: int = 32, dim: int = 8):
         init = nnx.with_partitioning(nnx.initializers.normal(0.5), ("users", "embed"))
         self.table = nnx.Param(init(rngs.params(), (rows, dim)))
-        self.head = nnx.Param(nnx.with_partitioning(nnx.initializers.normal(0.5), ("embed", None))(
-            rngs.params(), (dim, 1)))
+        self.head = nnx.Param(
+            nnx.with_partitioning(nnx.initializers.normal(0.5), ("embed", None))(
+                rngs.params(), (dim, 1)
+            )
+        )
 
     def __call__(self, ids: jax.Array) -> jax.Array:
         return (take_rows(self.table[...], ids) @ self.head[...])[..., 0]
 
 
 def loss_fn(model, batch, *, key, context, extra):
-    noise = 0.01 * jax.random.normal(key, batch["ids"].shape)   # exercises the folded key
+    noise = 0.01 * jax.random.normal(key, batch["ids"].shape)  # exercises the folded key
     pred = model(batch["ids"]) + noise
     err = jnp.where(batch["mask"], (pred - batch["y"] * context["scale"]) ** 2, 0.0)
     return err.sum() / jnp.maximum(batch["mask"].sum(), 1), {"mse": err.mean()}
@@ -50,7 +52,7 @@ class ArrayBatches:
     def epoch(self):
         order = np.random.default_rng((7, self.epoch_index)).permutation(len(self.ids))
         while self.position < self.steps_per_epoch:
-            idx = order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
+            idx = order[self.position * self.batch_size : (self.position + 1) * self.batch_size]
             pad = self.batch_size - len(idx)
             mask = np.r_[np.ones(len(idx), bool), np.zeros(pad, bool)]
             idx = np.r_[idx, np.zeros(pad, idx.dtype)]
@@ -67,8 +69,10 @@ class ArrayBatches:
 
 def _setup(mesh_cfg: train.MeshConfig, devices):
     mesh = train.make_mesh(mesh_cfg, devices)
-    tx = train.make_optimizer(train.OptimizerConfig(name="adam", lr=0.05, weight_decay=1e-4,
-                                                    clip_norm=1.0), total_steps=100)
+    tx = train.make_optimizer(
+        train.OptimizerConfig(name="adam", lr=0.05, weight_decay=1e-4, clip_norm=1.0),
+        total_steps=100,
+    )
     with train.mesh_context(mesh, mesh_cfg.rules):
         graphdef, state = train.init_train_state(lambda r: TinyRegressor(rngs=r), tx, seed=3)
         context = {"scale": jax.device_put(jnp.float32(2.0), train.replicated(mesh))}
@@ -78,11 +82,16 @@ def _setup(mesh_cfg: train.MeshConfig, devices):
 
 @pytest.mark.parametrize("axis_type", ["auto", "explicit"])
 def test_one_device_step_equals_eight_device_step(axis_type):
-    batch = {"ids": np.arange(16, dtype=np.int32) % 32, "y": np.linspace(-1, 1, 16, dtype=np.float32),
-             "mask": np.ones(16, bool)}
+    batch = {
+        "ids": np.arange(16, dtype=np.int32) % 32,
+        "y": np.linspace(-1, 1, 16, dtype=np.float32),
+        "mask": np.ones(16, bool),
+    }
     results = []
-    for cfg, devices in [(train.MeshConfig(data=1, fsdp=1, axis_type=axis_type), jax.devices()[:1]),
-                         (train.MeshConfig(data=2, fsdp=4, axis_type=axis_type), jax.devices())]:
+    for cfg, devices in [
+        (train.MeshConfig(data=1, fsdp=1, axis_type=axis_type), jax.devices()[:1]),
+        (train.MeshConfig(data=2, fsdp=4, axis_type=axis_type), jax.devices()),
+    ]:
         mesh, state, step, context = _setup(cfg, devices)
         with train.mesh_context(mesh, cfg.rules):
             compiled = train.compile_train_step(step, mesh, state, batch, context)
@@ -112,10 +121,20 @@ def _fit(tmp_path, callbacks=(), epochs=4):
         batch = next(ArrayBatches(100, 16).epoch())
         compiled = train.compile_train_step(step, mesh, state, batch, context)
         return train.fit(
-            run_dir=tmp_path, cfg=train.LoopConfig(epochs=epochs, select_metric="score", progress=False,
-                                                   checkpoint_every_steps=3),
-            mesh=mesh, state=state, train_step=compiled, batches=batches, context=context, seed=5,
-            evaluate=evaluate, test=lambda s: {"test_score": float(s.step)}, callbacks=callbacks)
+            run_dir=tmp_path,
+            cfg=train.LoopConfig(
+                epochs=epochs, select_metric="score", progress=False, checkpoint_every_steps=3
+            ),
+            mesh=mesh,
+            state=state,
+            train_step=compiled,
+            batches=batches,
+            context=context,
+            seed=5,
+            evaluate=evaluate,
+            test=lambda s: {"test_score": float(s.step)},
+            callbacks=callbacks,
+        )
 
 
 def test_killed_run_resumes_to_identical_parameters(tmp_path):
@@ -128,17 +147,24 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path):
         def callback(state):
             if int(state.step) == step:
                 raise Killed
+
         return callback
 
-    with pytest.raises(Killed):   # mid-epoch, right after the step-9 checkpoint, before step 10's
+    with pytest.raises(Killed):  # mid-epoch, right after the step-9 checkpoint, before step 10's
         _fit(tmp_path / "run", callbacks=[kill_at(10)])
     resumed = _fit(tmp_path / "run")
     assert int(resumed.state.step) == int(reference.state.step) == 4 * 7
-    chex.assert_trees_all_equal(jax.device_get(resumed.state.params), jax.device_get(reference.state.params))
-    chex.assert_trees_all_equal(jax.device_get(resumed.state.opt_state), jax.device_get(reference.state.opt_state))
+    chex.assert_trees_all_equal(
+        jax.device_get(resumed.state.params), jax.device_get(reference.state.params)
+    )
+    chex.assert_trees_all_equal(
+        jax.device_get(resumed.state.opt_state), jax.device_get(reference.state.opt_state)
+    )
     assert resumed.test == reference.test
     # The log reads as if never interrupted: same records apart from timings.
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("time_s", "examples_per_s")} for r in rs]
+    strip = lambda rs: [
+        {k: v for k, v in r.items() if k not in ("time_s", "examples_per_s")} for r in rs
+    ]
     assert strip(resumed.history) == strip(reference.history)
 
 
@@ -150,7 +176,7 @@ def test_fit_writes_run_folder_and_keeps_best(tmp_path):
     valid = [r for r in result.history if r["split"] == "valid"]
     best = max(valid, key=lambda r: r["score"])
     assert saved["best_step"] == best["step"]
-    assert saved["test"] == {"test_score": float(best["step"])}   # test ran on the best checkpoint
+    assert saved["test"] == {"test_score": float(best["step"])}  # test ran on the best checkpoint
 
 
 def test_mesh_config_fills_minus_one_and_rejects_bad_sizes():

@@ -11,7 +11,14 @@ import dataclasses
 
 from jaxrec.train import LoopConfig, MeshConfig, OptimizerConfig
 
-__all__ = ["DataConfig", "ModelConfig", "LossConfig", "EvalConfig", "CFExperiment", "default_config"]
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "LossConfig",
+    "EvalConfig",
+    "CFExperiment",
+    "default_config",
+]
 
 LOSSES = ("softmax", "psl", "bpr")
 ACTIVATIONS = ("tanh", "atan", "relu", "softplus", "exp")
@@ -43,10 +50,14 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "ir_benchmark", "lightgcn", "tfds"):
-            raise ValueError(f"data.source must be synthetic, ir_benchmark, lightgcn or tfds, got {self.source=}")
+            raise ValueError(
+                f"data.source must be synthetic, ir_benchmark, lightgcn or tfds, got {self.source=}"
+            )
         if self.source == "tfds" and (not self.tfds_name or self.valid_fraction):
-            raise ValueError("data.source='tfds' needs data.tfds_name and data.valid_fraction=0 "
-                             "(the streamed train split cannot be re-split in memory)")
+            raise ValueError(
+                "data.source='tfds' needs data.tfds_name and data.valid_fraction=0 "
+                "(the streamed train split cannot be re-split in memory)"
+            )
         if self.source != "synthetic" and not self.path:
             raise ValueError(f"data.path is required for data.source={self.source!r}")
         if not 0.0 <= self.valid_fraction < 1.0:
@@ -107,15 +118,23 @@ class LossConfig:
         if self.name not in LOSSES:
             raise ValueError(f"loss.name must be one of {LOSSES}, got {self.name=}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"loss.activation must be one of {ACTIVATIONS}, got {self.activation=}")
+            raise ValueError(
+                f"loss.activation must be one of {ACTIVATIONS}, got {self.activation=}"
+            )
         if self.temperature <= 0 or self.num_negatives < 1:
-            raise ValueError(f"need temperature > 0 and num_negatives >= 1, got {self.temperature=}, {self.num_negatives=}")
+            raise ValueError(
+                f"need temperature > 0 and num_negatives >= 1, got {self.temperature=}, {self.num_negatives=}"
+            )
         if self.sampler not in ("exclude_positives", "uniform"):
-            raise ValueError(f"loss.sampler must be exclude_positives or uniform, got {self.sampler=}")
+            raise ValueError(
+                f"loss.sampler must be exclude_positives or uniform, got {self.sampler=}"
+            )
         if self.scoring not in ("auto", "gather", "full"):
             raise ValueError(f"loss.scoring must be auto, gather or full, got {self.scoring=}")
         if self.temperature_placement not in ("outside", "inside"):
-            raise ValueError(f"loss.temperature_placement must be outside or inside, got {self.temperature_placement=}")
+            raise ValueError(
+                f"loss.temperature_placement must be outside or inside, got {self.temperature_placement=}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,17 +30,29 @@ def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
     d = cfg.data
     if d.source == "synthetic":
         dataset = data_lib.synthetic_interactions(
-            num_users=d.synthetic_users, num_items=d.synthetic_items, dim=d.synthetic_dim,
-            interactions_per_user=d.synthetic_per_user, seed=d.split_seed).dataset
+            num_users=d.synthetic_users,
+            num_items=d.synthetic_items,
+            dim=d.synthetic_dim,
+            interactions_per_user=d.synthetic_per_user,
+            seed=d.split_seed,
+        ).dataset
     elif d.source == "ir_benchmark":
         dataset = data_lib.load_ir_benchmark(d.path)
     elif d.source == "tfds":
-        train_split, test_split = (data_lib.Interactions(*data_lib.tfds_interactions(
-            d.tfds_name, data_dir=d.path, split=split)) for split in ("train", "test"))
+        train_split, test_split = (
+            data_lib.Interactions(
+                *data_lib.tfds_interactions(d.tfds_name, data_dir=d.path, split=split)
+            )
+            for split in ("train", "test")
+        )
         dataset = data_lib.CFDataset(
-            name=d.tfds_name, num_users=int(max(train_split.users.max(), test_split.users.max())) + 1,
+            name=d.tfds_name,
+            num_users=int(max(train_split.users.max(), test_split.users.max())) + 1,
             num_items=int(max(train_split.items.max(), test_split.items.max())) + 1,
-            train=train_split, valid=None, test=test_split)
+            train=train_split,
+            valid=None,
+            test=test_split,
+        )
     else:
         dataset = data_lib.load_lightgcn(d.path)
     if d.valid_fraction > 0:
@@ -49,27 +61,42 @@ def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
 
 
 def _model_fn(cfg: CFExperiment, dataset: data_lib.CFDataset):
-    model_cfg = CFModelConfig(num_users=dataset.num_users, num_items=dataset.num_items,
-                              dim=cfg.model.dim, init_std=cfg.model.init_std,
-                              num_layers=cfg.model.num_layers)
+    model_cfg = CFModelConfig(
+        num_users=dataset.num_users,
+        num_items=dataset.num_items,
+        dim=cfg.model.dim,
+        init_std=cfg.model.init_std,
+        num_layers=cfg.model.num_layers,
+    )
     cls = MF if cfg.model.backbone == "mf" else LightGCN
     return lambda rngs: cls(model_cfg, rngs=rngs)
 
 
 def _union(*parts: data_lib.Interactions) -> data_lib.Interactions:
-    return data_lib.Interactions(np.concatenate([p.users for p in parts]),
-                                 np.concatenate([p.items for p in parts]))
+    return data_lib.Interactions(
+        np.concatenate([p.users for p in parts]), np.concatenate([p.items for p in parts])
+    )
 
 
 def _batches(cfg: CFExperiment, dataset: data_lib.CFDataset) -> train.BatchSource:
     """In-memory shuffled batches, or for "tfds" the grain stream (each process its shard)."""
     if cfg.data.source != "tfds":
         return data_lib.InteractionBatches(
-            dataset.train.users, dataset.train.items, cfg.batch_size, seed=cfg.seed,
-            process_index=jax.process_index(), process_count=jax.process_count())
+            dataset.train.users,
+            dataset.train.items,
+            cfg.batch_size,
+            seed=cfg.seed,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
     stream = data_lib.tfds_interaction_dataset(
-        cfg.data.tfds_name, data_dir=cfg.data.path, split="train", batch_size=cfg.batch_size,
-        seed=cfg.seed, num_epochs=None)
+        cfg.data.tfds_name,
+        data_dir=cfg.data.path,
+        split="train",
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        num_epochs=None,
+    )
     local = cfg.batch_size // jax.process_count()
     return data_lib.GrainBatches(stream, len(dataset.train.users) // jax.process_count() // local)
 
@@ -89,8 +116,11 @@ class CFSetup:
     evaluate_test: Any
 
 
-def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None,
-          devices: list[jax.Device] | None = None) -> CFSetup:
+def build(
+    cfg: CFExperiment,
+    dataset: data_lib.CFDataset | None = None,
+    devices: list[jax.Device] | None = None,
+) -> CFSetup:
     """Loads data (unless given), initialises the sharded state and compiles the step on a mesh
     over ``devices`` (default: all).
 
@@ -108,12 +138,23 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None,
         put = functools.partial(jax.device_put, device=train.replicated(mesh))
         indptr, indices = data_lib.csr(dataset.train, dataset.num_users)
         max_degree = int(np.diff(indptr).max())
-        context: dict[str, Any] = {"pos_indptr": put(indptr.astype(np.int32)), "pos_indices": put(indices)}
+        context: dict[str, Any] = {
+            "pos_indptr": put(indptr.astype(np.int32)),
+            "pos_indices": put(indices),
+        }
         if cfg.model.backbone == "lightgcn":
-            context["graph"] = jax.tree.map(put, build_bipartite_graph(
-                dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items))
-        step = train.make_train_step(graphdef, tx, make_loss_fn(cfg.loss, dataset.num_items, cfg.model.dim, max_degree),
-                                     schedule=train.make_schedule(cfg.optimizer, total_steps))
+            context["graph"] = jax.tree.map(
+                put,
+                build_bipartite_graph(
+                    dataset.train.users, dataset.train.items, dataset.num_users, dataset.num_items
+                ),
+            )
+        step = train.make_train_step(
+            graphdef,
+            tx,
+            make_loss_fn(cfg.loss, dataset.num_items, cfg.model.dim, max_degree),
+            schedule=train.make_schedule(cfg.optimizer, total_steps),
+        )
         example = batches.batch(0, 0)
         compiled = train.compile_train_step(step, mesh, state, example, context)
 
@@ -137,15 +178,34 @@ def build(cfg: CFExperiment, dataset: data_lib.CFDataset | None = None,
         def evaluate(state: train.TrainState) -> dict[str, float]:
             user_emb, item_emb = embed(state, context.get("graph"))
             return evaluate_full_ranking(
-                functools.partial(scores, user_emb, item_emb), users, exclude_csr, test_csr,
-                dataset.num_items, ks=cfg.eval.ks, batch_size=cfg.eval.batch_size)
+                functools.partial(scores, user_emb, item_emb),
+                users,
+                exclude_csr,
+                test_csr,
+                dataset.num_items,
+                ks=cfg.eval.ks,
+                batch_size=cfg.eval.batch_size,
+            )
+
         return evaluate
 
     has_valid = dataset.valid is not None and len(dataset.valid.users) > 0
-    test_exclude = _union(dataset.train, dataset.valid) if (
-        has_valid and cfg.eval.mask_valid_items_at_test) else dataset.train
-    return CFSetup(cfg, dataset, mesh, state, compiled, batches, context,
-                   evaluator(dataset.valid, dataset.train), evaluator(dataset.test, test_exclude))
+    test_exclude = (
+        _union(dataset.train, dataset.valid)
+        if (has_valid and cfg.eval.mask_valid_items_at_test)
+        else dataset.train
+    )
+    return CFSetup(
+        cfg,
+        dataset,
+        mesh,
+        state,
+        compiled,
+        batches,
+        context,
+        evaluator(dataset.valid, dataset.train),
+        evaluator(dataset.test, test_exclude),
+    )
 
 
 def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
@@ -155,16 +215,30 @@ def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[
     dataset = setup.dataset
     with train.mesh_context(setup.mesh, cfg.mesh.rules):
         result = train.fit(
-            run_dir=run_dir, cfg=cfg.loop, mesh=setup.mesh, state=setup.state,
-            train_step=setup.train_step, batches=setup.batches, context=setup.context,
-            seed=cfg.seed, evaluate=setup.evaluate_valid, test=setup.evaluate_test,
-            resume=resume, examples_per_step=cfg.batch_size)
+            run_dir=run_dir,
+            cfg=cfg.loop,
+            mesh=setup.mesh,
+            state=setup.state,
+            train_step=setup.train_step,
+            batches=setup.batches,
+            context=setup.context,
+            seed=cfg.seed,
+            evaluate=setup.evaluate_valid,
+            test=setup.evaluate_test,
+            resume=resume,
+            examples_per_step=cfg.batch_size,
+        )
     summary = {
         "name": cfg.name,
-        "dataset": {"source": cfg.data.source, "path": cfg.data.path, "users": dataset.num_users,
-                    "items": dataset.num_items, "train": len(dataset.train.users),
-                    "valid": 0 if dataset.valid is None else len(dataset.valid.users),
-                    "test": len(dataset.test.users)},
+        "dataset": {
+            "source": cfg.data.source,
+            "path": cfg.data.path,
+            "users": dataset.num_users,
+            "items": dataset.num_items,
+            "train": len(dataset.train.users),
+            "valid": 0 if dataset.valid is None else len(dataset.valid.users),
+            "test": len(dataset.test.users),
+        },
         "best_valid": result.best_valid,
         "best_step": result.best_step,
         "test": result.test,

@@ -43,15 +43,28 @@ def _per_example_loss(cfg: LossConfig) -> Callable[..., jax.Array]:
         return lambda pos, neg, where: bpr_loss(pos, neg, where=where, reduce_fn=None)
     if cfg.name == "softmax":
         return lambda pos, neg, where: softmax_loss(
-            pos, neg, temperature=cfg.temperature, where=where, reduce_fn=None,
-            include_positive=cfg.include_positive)
+            pos,
+            neg,
+            temperature=cfg.temperature,
+            where=where,
+            reduce_fn=None,
+            include_positive=cfg.include_positive,
+        )
     return lambda pos, neg, where: psl_loss(
-        pos, neg, activation=cfg.activation, temperature=cfg.temperature, where=where,
-        reduce_fn=None, include_positive=cfg.include_positive,
-        temperature_placement=cfg.temperature_placement)
+        pos,
+        neg,
+        activation=cfg.activation,
+        temperature=cfg.temperature,
+        where=where,
+        reduce_fn=None,
+        include_positive=cfg.include_positive,
+        temperature_placement=cfg.temperature_placement,
+    )
 
 
-def make_loss_fn(cfg: LossConfig, num_items: int, embed_dim: int, max_degree: int | None = None) -> Callable:
+def make_loss_fn(
+    cfg: LossConfig, num_items: int, embed_dim: int, max_degree: int | None = None
+) -> Callable:
     """``loss_fn(model, batch, *, key, context, extra) -> (loss, aux)`` for the training core.
 
     ``batch`` holds ``users``, ``items`` (int32 [B]) and ``mask`` (bool [B], False on padding);
@@ -61,28 +74,46 @@ def make_loss_fn(cfg: LossConfig, num_items: int, embed_dim: int, max_degree: in
     """
     cosine, scale = score_setup(cfg)
     per_example = _per_example_loss(cfg)
-    full = cfg.scoring == "full" or (cfg.scoring == "auto" and num_items < (1 + cfg.num_negatives) * embed_dim)
+    full = cfg.scoring == "full" or (
+        cfg.scoring == "auto" and num_items < (1 + cfg.num_negatives) * embed_dim
+    )
 
-    def loss_fn(model, batch: Mapping[str, jax.Array], *, key: jax.Array, context: Mapping[str, Any], extra: Any):
+    def loss_fn(
+        model,
+        batch: Mapping[str, jax.Array],
+        *,
+        key: jax.Array,
+        context: Mapping[str, Any],
+        extra: Any,
+    ):
         del extra
         users, pos, mask = batch["users"], batch["items"], batch["mask"]
         shape = (users.shape[0], cfg.num_negatives)
         if cfg.sampler == "uniform":
             negs = uniform_negatives(key, shape, num_items)
         else:
-            negs = sample_negatives(key, users, cfg.num_negatives, context["pos_indptr"],
-                                    context["pos_indices"], num_items, max_degree=max_degree)
+            negs = sample_negatives(
+                key,
+                users,
+                cfg.num_negatives,
+                context["pos_indptr"],
+                context["pos_indices"],
+                num_items,
+                max_degree=max_degree,
+            )
         user_emb, item_emb = model.embed(context.get("graph"))
-        u = gather_rows(user_emb, users, normalize=cosine)                    # [B, d]
+        u = gather_rows(user_emb, users, normalize=cosine)  # [B, d]
         item_emb = l2_normalize(item_emb) if cosine else item_emb
-        ids = jnp.concatenate([pos[:, None], jnp.maximum(negs, 0)], axis=1)   # [B, 1+N]
+        ids = jnp.concatenate([pos[:, None], jnp.maximum(negs, 0)], axis=1)  # [B, 1+N]
         if full:
             scores = scale * jnp.take_along_axis(u @ item_emb.T, ids, axis=1)
         else:
             scores = scale * jnp.einsum("bd,bkd->bk", u, gather_rows(item_emb, ids))
-        per = per_example(scores[:, 0], scores[:, 1:], negs >= 0)             # [B]
+        per = per_example(scores[:, 0], scores[:, 1:], negs >= 0)  # [B]
         weight = mask.astype(per.dtype)
         loss = jnp.sum(per * weight) / jnp.maximum(jnp.sum(weight), 1.0)
-        return loss, {"pos_score": jnp.sum(scores[:, 0] * weight) / jnp.maximum(jnp.sum(weight), 1.0)}
+        return loss, {
+            "pos_score": jnp.sum(scores[:, 0] * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+        }
 
     return loss_fn

@@ -34,7 +34,9 @@ VARIANT_LOSSES = {
 
 def shared_data_path(dataset: str) -> str:
     """``../shared/data/cf/<dataset>/proc.zip`` relative to the source checkout."""
-    return str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cf" / dataset / "proc.zip")
+    return str(
+        Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cf" / dataset / "proc.zip"
+    )
 
 
 def paper_config(dataset: str, variant: str | None, *, path: str | None = None) -> CFExperiment:
@@ -45,7 +47,9 @@ def paper_config(dataset: str, variant: str | None, *, path: str | None = None) 
         raise ValueError(f"no paper settings for {dataset=}; known: {sorted(PAPER_HPARAMS)}")
     backbone, _, loss_name = (variant or "mf-psl_tanh").partition("-")
     if backbone not in ("mf", "lightgcn") or loss_name not in VARIANT_LOSSES:
-        raise ValueError(f"variant {variant!r} must be '<mf|lightgcn>-<{'|'.join(VARIANT_LOSSES)}>'")
+        raise ValueError(
+            f"variant {variant!r} must be '<mf|lightgcn>-<{'|'.join(VARIANT_LOSSES)}>'"
+        )
     loss = VARIANT_LOSSES[loss_name]
     if loss.name == "bpr":
         lr, wd = PAPER_HPARAMS[dataset]["bpr"]
@@ -55,7 +59,9 @@ def paper_config(dataset: str, variant: str | None, *, path: str | None = None) 
     return CFExperiment(
         name=f"{dataset}-{backbone}-{loss_name}",
         batch_size=1024,
-        data=DataConfig(source="ir_benchmark", path=path or shared_data_path(dataset), valid_fraction=0.1),
+        data=DataConfig(
+            source="ir_benchmark", path=path or shared_data_path(dataset), valid_fraction=0.1
+        ),
         model=ModelConfig(backbone=backbone, dim=64, num_layers=2),
         loss=loss,
         optimizer=OptimizerConfig(name="adam", lr=lr, weight_decay=wd),

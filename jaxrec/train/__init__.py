@@ -4,14 +4,46 @@ optimizers, checkpoints and the loop."""
 from jaxrec.train.checkpoint import Checkpoint, Checkpointer
 from jaxrec.train.logging import write_json_atomic
 from jaxrec.train.loop import BatchSource, FitResult, LoopConfig, fit, place_batch
-from jaxrec.train.mesh import DEFAULT_RULES, MeshConfig, batch_sharding, make_mesh, mesh_context, replicated
+from jaxrec.train.mesh import (
+    DEFAULT_RULES,
+    MeshConfig,
+    batch_sharding,
+    make_mesh,
+    mesh_context,
+    replicated,
+)
 from jaxrec.train.optim import OptimizerConfig, make_optimizer, make_schedule
 from jaxrec.train.state import TrainState
-from jaxrec.train.step import LossFn, compile_train_step, init_train_state, make_train_step, split_model
+from jaxrec.train.step import (
+    LossFn,
+    compile_train_step,
+    init_train_state,
+    make_train_step,
+    split_model,
+)
 
 __all__ = [
-    "BatchSource", "Checkpoint", "Checkpointer", "DEFAULT_RULES", "FitResult", "LoopConfig",
-    "LossFn", "MeshConfig", "OptimizerConfig", "TrainState", "batch_sharding",
-    "compile_train_step", "fit", "init_train_state", "make_mesh", "make_optimizer",
-    "make_schedule", "make_train_step", "mesh_context", "place_batch", "replicated", "split_model", "write_json_atomic",
+    "BatchSource",
+    "Checkpoint",
+    "Checkpointer",
+    "DEFAULT_RULES",
+    "FitResult",
+    "LoopConfig",
+    "LossFn",
+    "MeshConfig",
+    "OptimizerConfig",
+    "TrainState",
+    "batch_sharding",
+    "compile_train_step",
+    "fit",
+    "init_train_state",
+    "make_mesh",
+    "make_optimizer",
+    "make_schedule",
+    "make_train_step",
+    "mesh_context",
+    "place_batch",
+    "replicated",
+    "split_model",
+    "write_json_atomic",
 ]

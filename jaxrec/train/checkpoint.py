@@ -50,7 +50,9 @@ class Checkpointer:
       keep_latest: how many latest checkpoints to keep.
     """
 
-    def __init__(self, directory: str | Path, *, metric: str, mode: str = "max", keep_latest: int = 1):
+    def __init__(
+        self, directory: str | Path, *, metric: str, mode: str = "max", keep_latest: int = 1
+    ):
         if mode not in ("max", "min"):
             raise ValueError(f"checkpoint mode must be 'max' or 'min', got {mode=}")
         root = Path(directory).absolute() / "ckpt"
@@ -58,12 +60,16 @@ class Checkpointer:
         self._latest = ocp.CheckpointManager(
             root / "latest",
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep_latest, create=True, enable_async_checkpointing=False),
+                max_to_keep=keep_latest, create=True, enable_async_checkpointing=False
+            ),
         )
         self._best = ocp.CheckpointManager(
             root / "best",
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, create=True, best_fn=lambda m: float(m[metric]), best_mode=mode,
+                max_to_keep=1,
+                create=True,
+                best_fn=lambda m: float(m[metric]),
+                best_mode=mode,
                 enable_async_checkpointing=False,
             ),
         )
@@ -90,7 +96,9 @@ class Checkpointer:
             int(state.step), args=self._args(state, rng, {}, {}), metrics=metrics, force=True
         )
 
-    def _restore(self, manager: ocp.CheckpointManager, step: int, target: TrainState, rng: jax.Array) -> Checkpoint:
+    def _restore(
+        self, manager: ocp.CheckpointManager, step: int, target: TrainState, rng: jax.Array
+    ) -> Checkpoint:
         restored = manager.restore(
             step,
             args=ocp.args.Composite(
@@ -100,7 +108,9 @@ class Checkpointer:
                 loop=ocp.args.JsonRestore(),
             ),
         )
-        return Checkpoint(restored.state, restored.rng["key"], restored.data or {}, restored.loop or {})
+        return Checkpoint(
+            restored.state, restored.rng["key"], restored.data or {}, restored.loop or {}
+        )
 
     def restore_latest(self, target: TrainState, rng: jax.Array) -> Checkpoint | None:
         """The newest complete checkpoint restored into ``target``'s shapes and shardings."""

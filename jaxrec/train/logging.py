@@ -89,7 +89,7 @@ def plot_curves(records: list[Mapping[str, Any]], path: str | Path, *, title: st
         ax.set_xlabel("step", fontsize=8)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(names):]:
+    for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)

@@ -49,11 +49,13 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.eval_every < 1:
-            raise ValueError(f"need epochs >= 1 and eval_every >= 1, got {self.epochs=}, {self.eval_every=}")
+            raise ValueError(
+                f"need epochs >= 1 and eval_every >= 1, got {self.epochs=}, {self.eval_every=}"
+            )
         if self.select_mode not in ("max", "min"):
             raise ValueError(f"select_mode must be 'max' or 'min', got {self.select_mode=}")
         if self.patience < 0 or self.checkpoint_every_steps < 0:
-            raise ValueError(f"patience and checkpoint_every_steps must be >= 0")
+            raise ValueError("patience and checkpoint_every_steps must be >= 0")
 
 
 class BatchSource(Protocol):
@@ -80,7 +82,9 @@ class FitResult:
     stopped_early: bool
 
 
-def place_batch(mesh: jax.sharding.Mesh, local_batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+def place_batch(
+    mesh: jax.sharding.Mesh, local_batch: Mapping[str, np.ndarray]
+) -> dict[str, jax.Array]:
     """Assembles this process's slice of the global batch into arrays sharded over the batch axis."""
     out = {}
     for name, value in local_batch.items():
@@ -138,9 +142,17 @@ def fit(
     lead = jax.process_index() == 0
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=lead)
     rng = jax.random.key_data(jax.random.key(seed))
-    loop: dict[str, Any] = {"epoch": 0, "best": None, "best_step": None, "bad_evals": 0,
-                            "stopped": False, "train_seconds": 0.0, "epochs_timed": 0,
-                            "epoch_sums": {}, "epoch_count": 0}
+    loop: dict[str, Any] = {
+        "epoch": 0,
+        "best": None,
+        "best_step": None,
+        "bad_evals": 0,
+        "stopped": False,
+        "train_seconds": 0.0,
+        "epochs_timed": 0,
+        "epoch_sums": {},
+        "epoch_count": 0,
+    }
     with Checkpointer(run_dir, metric=cfg.select_metric, mode=cfg.select_mode) as ckpt:
         restored = ckpt.restore_latest(state, rng) if resume else None
         if restored is not None:
@@ -150,8 +162,13 @@ def fit(
         key = jax.random.wrap_key_data(rng)
 
         total = cfg.epochs * batches.steps_per_epoch
-        bar = tqdm(total=total, initial=int(state.step), disable=not (cfg.progress and lead),
-                   desc=run_dir.name, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=int(state.step),
+            disable=not (cfg.progress and lead),
+            desc=run_dir.name,
+            dynamic_ncols=True,
+        )
 
         pending: list[dict[str, jax.Array]] = []
         epochs_here = 0
@@ -193,7 +210,9 @@ def fit(
             if evaluate is not None and (loop["epoch"] % cfg.eval_every == 0 or last):
                 valid = evaluate(state)
                 if cfg.select_metric not in valid:
-                    raise KeyError(f"select_metric {cfg.select_metric!r} not in validation metrics {sorted(valid)}")
+                    raise KeyError(
+                        f"select_metric {cfg.select_metric!r} not in validation metrics {sorted(valid)}"
+                    )
                 log.write(int(state.step), "valid", valid, epoch=loop["epoch"])
                 value = valid[cfg.select_metric]
                 if _improved(value, loop["best"], cfg.select_mode):
@@ -213,8 +232,14 @@ def fit(
             best = ckpt.restore_best(state, rng)
             if best is not None:
                 best_state = best.state
-        best_valid = next((r for r in reversed(log.records)
-                           if r["split"] == "valid" and r["step"] == loop["best_step"]), {})
+        best_valid = next(
+            (
+                r
+                for r in reversed(log.records)
+                if r["split"] == "valid" and r["step"] == loop["best_step"]
+            ),
+            {},
+        )
         test_metrics = test(best_state) if test is not None else {}
         if test_metrics:
             log.write(int(best_state.step), "test", test_metrics)
@@ -230,14 +255,17 @@ def fit(
         stopped_early=bool(loop["stopped"]),
     )
     if lead:
-        write_json_atomic(run_dir / "results.json", {
-            "final_step": int(state.step),
-            "best_step": result.best_step,
-            "select_metric": cfg.select_metric,
-            "best_valid": result.best_valid,
-            "test": result.test,
-            "seconds_per_epoch": result.seconds_per_epoch,
-            "stopped_early": result.stopped_early,
-        })
+        write_json_atomic(
+            run_dir / "results.json",
+            {
+                "final_step": int(state.step),
+                "best_step": result.best_step,
+                "select_metric": cfg.select_metric,
+                "best_valid": result.best_valid,
+                "test": result.test,
+                "seconds_per_epoch": result.seconds_per_epoch,
+                "stopped_early": result.stopped_early,
+            },
+        )
         plot_curves(log.records, run_dir / "curves.png", title=run_dir.name)
     return result

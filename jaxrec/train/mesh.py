@@ -76,7 +76,9 @@ class MeshConfig:
         known = math.prod(s for s in sizes if s != -1)
         if -1 in sizes:
             if num_devices % known:
-                raise ValueError(f"{num_devices=} is not divisible by the fixed mesh sizes {sizes=}")
+                raise ValueError(
+                    f"{num_devices=} is not divisible by the fixed mesh sizes {sizes=}"
+                )
             sizes[sizes.index(-1)] = num_devices // known
         if math.prod(sizes) != num_devices:
             raise ValueError(f"mesh {sizes=} needs {math.prod(sizes)} devices, have {num_devices}")

@@ -40,7 +40,9 @@ def make_schedule(cfg: OptimizerConfig, total_steps: int) -> optax.Schedule:
     if cfg.lr <= 0:
         raise ValueError(f"optimizer lr must be positive, got {cfg.lr=}")
     if cfg.warmup_steps < 0 or cfg.warmup_steps > total_steps:
-        raise ValueError(f"need 0 <= warmup_steps <= total_steps, got {cfg.warmup_steps=}, {total_steps=}")
+        raise ValueError(
+            f"need 0 <= warmup_steps <= total_steps, got {cfg.warmup_steps=}, {total_steps=}"
+        )
     decay_steps = max(total_steps - cfg.warmup_steps, 1)
     end = cfg.lr * cfg.final_lr_ratio
     if cfg.schedule == "constant":
@@ -61,14 +63,18 @@ def make_optimizer(cfg: OptimizerConfig, total_steps: int) -> optax.GradientTran
     """Builds the gradient transformation; the learning rate is exposed as a hyperparameter."""
     schedule = make_schedule(cfg, total_steps)
     if cfg.weight_decay < 0 or cfg.clip_norm < 0:
-        raise ValueError(f"weight_decay and clip_norm must be >= 0, got {cfg.weight_decay=}, {cfg.clip_norm=}")
+        raise ValueError(
+            f"weight_decay and clip_norm must be >= 0, got {cfg.weight_decay=}, {cfg.clip_norm=}"
+        )
     if cfg.name == "adam":
         base = optax.chain(
             optax.add_decayed_weights(cfg.weight_decay) if cfg.weight_decay else optax.identity(),
             optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps),
         )
     elif cfg.name == "adamw":
-        base = optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay)
+        base = optax.adamw(
+            schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
     elif cfg.name == "sgd":
         base = optax.chain(
             optax.add_decayed_weights(cfg.weight_decay) if cfg.weight_decay else optax.identity(),

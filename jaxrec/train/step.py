@@ -25,8 +25,13 @@ __all__ = ["LossFn", "split_model", "init_train_state", "make_train_step", "comp
 
 class LossFn(Protocol):
     def __call__(
-        self, model: nnx.Module, batch: Mapping[str, jax.Array], *, key: jax.Array,
-        context: Any, extra: Any,
+        self,
+        model: nnx.Module,
+        batch: Mapping[str, jax.Array],
+        *,
+        key: jax.Array,
+        context: Any,
+        extra: Any,
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Returns the scalar loss and a dict of scalar auxiliary metrics."""
 
@@ -38,7 +43,9 @@ def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, dict, dict]:
 
 
 def init_train_state(
-    model_fn: Callable[[nnx.Rngs], nnx.Module], tx: optax.GradientTransformation, seed: int,
+    model_fn: Callable[[nnx.Rngs], nnx.Module],
+    tx: optax.GradientTransformation,
+    seed: int,
     extra: Any = None,
 ) -> tuple[nnx.GraphDef, TrainState]:
     """Creates the model and optimizer state inside one jit, sharded as the model annotates.
@@ -49,8 +56,11 @@ def init_train_state(
     def init() -> TrainState:
         _, params, rest = split_model(model_fn(nnx.Rngs(seed)))
         return TrainState(
-            step=jnp.zeros((), jnp.int32), params=params, model_state=rest,
-            opt_state=tx.init(params), extra={} if extra is None else extra,
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            model_state=rest,
+            opt_state=tx.init(params),
+            extra={} if extra is None else extra,
         )
 
     graphdef = split_model(nnx.eval_shape(lambda: model_fn(nnx.Rngs(seed))))[0]
@@ -84,7 +94,9 @@ def make_train_step(
             loss, aux = loss_fn(model, batch, key=step_key, context=context, extra=state.extra)
             return loss, (aux, nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.Param))))
 
-        (loss, (aux, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (loss, (aux, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+            state.params
+        )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         extra = state.extra if update_extra is None else update_extra(state.extra, aux)
@@ -104,7 +116,10 @@ def make_train_step(
 
 
 def compile_train_step(
-    train_step: Callable, mesh: jax.sharding.Mesh, state: TrainState, batch_example: Mapping,
+    train_step: Callable,
+    mesh: jax.sharding.Mesh,
+    state: TrainState,
+    batch_example: Mapping,
     context: Any,
 ) -> Callable:
     """``jax.jit`` with in/out shardings taken from the placed state, batch-sharded inputs,

@@ -1,27 +1,15 @@
 """Exactness of every method on clean area-sampled edges (float64), and CIS blur invariance."""
 
-import contextlib
 
-import jax
 import numpy as np
 import pytest
 
 from jaxrec.vision.edges import METHODS, detect
 from jaxrec.vision.edges import synthetic as S
+from tests.vision.edge_helpers import x64
 
 SHAPE = (36, 36)
 BATCH = 8  # every call is padded to this batch so tests share compilations
-
-
-@contextlib.contextmanager
-def x64():
-    """Float64 inside the block (jax.experimental.enable_x64 is not in every supported jax)."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", old)
 
 
 def run(imgs, method, **kw):

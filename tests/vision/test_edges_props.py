@@ -1,6 +1,5 @@
 """Invariances, robustness and input validation of `jaxrec.vision.edges.detect`."""
 
-import contextlib
 
 import jax
 import numpy as np
@@ -8,21 +7,12 @@ import pytest
 
 from jaxrec.vision.edges import METHODS, EdgePoints, detect
 from jaxrec.vision.edges import synthetic as S
+from tests.vision.edge_helpers import x64
 
 SHAPE = (36, 36)
 
 
 BATCH = 8  # every call is padded to this batch (and float64) so tests share compilations
-
-
-@contextlib.contextmanager
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", old)
 
 
 def run(imgs, method, threshold=10.0):
