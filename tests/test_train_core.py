@@ -106,7 +106,7 @@ def test_one_device_step_equals_eight_device_step(axis_type):
     chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
-def _fit(tmp_path, callbacks=(), epochs=4):
+def _fit(tmp_path, callbacks=(), epochs=4, resume=True):
     cfg = train.MeshConfig(data=2, fsdp=4)
     mesh, state, step, context = _setup(cfg, jax.devices())
     batches = ArrayBatches(100, 16)
@@ -134,6 +134,7 @@ def _fit(tmp_path, callbacks=(), epochs=4):
             evaluate=evaluate,
             test=lambda s: {"test_score": float(s.step)},
             callbacks=callbacks,
+            resume=resume,
         )
 
 
@@ -185,3 +186,14 @@ def test_mesh_config_fills_minus_one_and_rejects_bad_sizes():
         train.MeshConfig(data=-1, fsdp=3).resolve(8)
     with pytest.raises(ValueError, match="at most one"):
         train.MeshConfig(data=-1, fsdp=-1).resolve(8)
+
+
+def test_restart_ignores_and_replaces_an_old_run(tmp_path):
+    reference = _fit(tmp_path / "ref")
+    _fit(tmp_path / "run", epochs=2)  # an older, shorter run in the folder
+    restarted = _fit(tmp_path / "run", resume=False)
+    chex.assert_trees_all_equal(
+        jax.device_get(restarted.state.params), jax.device_get(reference.state.params)
+    )
+    assert restarted.best_step == reference.best_step and restarted.test == reference.test
+    assert [r["step"] for r in restarted.history] == [r["step"] for r in reference.history]

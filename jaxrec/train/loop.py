@@ -8,6 +8,7 @@ the step's ``context`` and host-side ``evaluate``/``test`` callables.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from jaxrec.train.checkpoint import Checkpointer
@@ -110,6 +112,15 @@ def _accumulate(loop: dict[str, Any], pending: list[dict[str, jax.Array]]) -> No
     pending.clear()
 
 
+def _clear_run(run_dir: Path, lead: bool) -> None:
+    """Removes a previous run's checkpoints and log (lead process), then lets all processes on."""
+    if lead:
+        shutil.rmtree(run_dir / "ckpt", ignore_errors=True)
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("jaxrec-clear-run")
+
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value > best if mode == "max" else value < best)
 
@@ -136,10 +147,12 @@ def fit(
     RNG, data position, best metric and patience), so a killed run finishes with exactly the
     parameters of an uninterrupted one. ``callbacks`` run after every step (for example to stop a
     job from outside). At the end the best checkpoint (by ``cfg.select_metric``) is restored and
-    ``test`` is evaluated on it.
+    ``test`` is evaluated on it. ``resume=False`` deletes the folder's checkpoints and log first.
     """
     run_dir = Path(run_dir)
     lead = jax.process_index() == 0
+    if not resume:
+        _clear_run(run_dir, lead)
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=lead)
     rng = jax.random.key_data(jax.random.key(seed))
     loop: dict[str, Any] = {
@@ -154,7 +167,7 @@ def fit(
         "epoch_count": 0,
     }
     with Checkpointer(run_dir, metric=cfg.select_metric, mode=cfg.select_mode) as ckpt:
-        restored = ckpt.restore_latest(state, rng) if resume else None
+        restored = ckpt.restore_latest(state, rng)
         if restored is not None:
             state, rng, loop = restored.state, restored.rng, {**loop, **restored.loop}
             batches.set_state(restored.data)
