@@ -20,7 +20,7 @@ from jaxrec import train
 from jaxrec.cf.config import CFExperiment
 from jaxrec.cf.objective import make_loss_fn, score_setup
 from jaxrec.metrics import evaluate_full_ranking
-from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph, l2_normalize
+from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph, full_scores
 
 __all__ = ["CFSetup", "build", "load_dataset", "run"]
 
@@ -161,12 +161,11 @@ def build(
     @jax.jit
     def embed(state: train.TrainState, graph: Any):
         model = nnx.merge(graphdef, state.params, state.model_state)
-        users, items = model.embed(graph)
-        return (l2_normalize(users), l2_normalize(items)) if cosine else (users, items)
+        return model.embed(graph)
 
     @jax.jit
     def scores(user_emb: jax.Array, item_emb: jax.Array, user_ids: jax.Array) -> jax.Array:
-        return user_emb[user_ids] @ item_emb.T
+        return full_scores(user_emb[user_ids], item_emb, kind="cosine" if cosine else "dot")
 
     def evaluator(target: data_lib.Interactions | None, exclude: data_lib.Interactions):
         if target is None or len(target.users) == 0:

@@ -2,15 +2,15 @@
 
 Per batch of B (user, positive item) interactions, with N sampled negatives::
 
-    U = normalize(user_emb[u])                       # [B, d]
-    V = normalize(item_emb)[[i, j_1 .. j_N]]         # [B, 1+N, d]
-    s = scale * einsum("bd,bkd->bk", U, V)           # [B, 1+N]
+    U = user_emb[u]                                  # [B, d]
+    V = item_emb[[i, j_1 .. j_N]]                    # [B, 1+N, d]
+    s = scale * cos(U, V)   (or the inner product)   # [B, 1+N]
     loss = mean_b  L(s[:, 0], s[:, 1:])              # L in {SL, PSL, BPR}
 
-The item table is normalised once (I x d) before the gather rather than after it (B x (1+N) x d),
-which is the cheaper order whenever B (1 + N) > I. With ``scoring="full"`` the B x (1+N) scores
-are read from the B x I score matrix ``U V_all^T`` instead of gathering B x (1+N) x d item rows:
-the same numbers, and less memory traffic whenever I < (1 + N) d (``"auto"`` picks it then).
+Scores come from :func:`jaxrec.models.score_pairs` / :func:`jaxrec.models.full_scores`. With
+``scoring="full"`` the B x (1+N) scores are read from the B x I score matrix instead of gathering
+B x (1+N) x d item rows: the same numbers, and less memory traffic whenever I < (1 + N) d
+(``"auto"`` picks it then).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxrec.cf.config import LossConfig
 from jaxrec.data import sample_negatives, uniform_negatives
 from jaxrec.losses import bpr_loss, psl_loss, softmax_loss
-from jaxrec.models import gather_rows, l2_normalize
+from jaxrec.models import full_scores, gather_rows, score_pairs
 
 __all__ = ["score_setup", "make_loss_fn"]
 
@@ -102,13 +102,15 @@ def make_loss_fn(
                 max_degree=max_degree,
             )
         user_emb, item_emb = model.embed(context.get("graph"))
-        u = gather_rows(user_emb, users, normalize=cosine)  # [B, d]
-        item_emb = l2_normalize(item_emb) if cosine else item_emb
+        kind = "cosine" if cosine else "dot"
+        u = gather_rows(user_emb, users)  # [B, d]
         ids = jnp.concatenate([pos[:, None], jnp.maximum(negs, 0)], axis=1)  # [B, 1+N]
         if full:
-            scores = scale * jnp.take_along_axis(u @ item_emb.T, ids, axis=1)
+            scores = jnp.take_along_axis(
+                full_scores(u, item_emb, kind=kind, scale=scale), ids, axis=1
+            )
         else:
-            scores = scale * jnp.einsum("bd,bkd->bk", u, gather_rows(item_emb, ids))
+            scores = score_pairs(u[:, None], gather_rows(item_emb, ids), kind=kind, scale=scale)
         per = per_example(scores[:, 0], scores[:, 1:], negs >= 0)  # [B]
         weight = mask.astype(per.dtype)
         loss = jnp.sum(per * weight) / jnp.maximum(jnp.sum(weight), 1.0)
