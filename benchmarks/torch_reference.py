@@ -163,23 +163,12 @@ def torch_train_throughput(
     }
 
 
-def _synthetic_interactions(
-    num_users: int, num_items: int, per_user: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each user interacts with ``per_user`` distinct items drawn Zipf-like (popular head)."""
-    rng = np.random.default_rng(seed)
-    popularity = 1.0 / np.arange(1, num_items + 1)
-    popularity /= popularity.sum()
-    items = np.stack(
-        [rng.choice(num_items, per_user, replace=False, p=popularity) for _ in range(num_users)]
-    )
-    users = np.repeat(np.arange(num_users), per_user)
-    return users, items.reshape(-1)
-
-
 if __name__ == "__main__":
-    U, I = 2000, 3000
-    users, items = _synthetic_interactions(U, I, per_user=20)
+    U, I = 2000, 3000  # noqa: E741 (users, items)
+    from jaxrec.data import synthetic_interactions
+
+    train = synthetic_interactions(num_users=U, num_items=I, interactions_per_user=20).dataset.train
+    users, items = train.users, train.items
     for name in ("sl", "psl_tanh"):
         r = torch_train_throughput(
             users, items, U, I, loss=name, batch_size=1024, num_negatives=256, steps=10, warmup=2
