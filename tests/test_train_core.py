@@ -8,6 +8,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -197,3 +198,33 @@ def test_restart_ignores_and_replaces_an_old_run(tmp_path):
     )
     assert restarted.best_step == reference.best_step and restarted.test == reference.test
     assert [r["step"] for r in restarted.history] == [r["step"] for r in reference.history]
+
+
+class FrozenBaseWithAdapter(nnx.Module):
+    """y = x W + x A B with W frozen (nnx.Param) and the low-rank A, B trainable (LoRAParam)."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.w = nnx.Param(jax.random.normal(rngs.params(), (4, 3)))
+        self.a = nnx.LoRAParam(jax.random.normal(rngs.params(), (4, 2)))
+        self.b = nnx.LoRAParam(jnp.ones((2, 3)))
+
+    def __call__(self, x):
+        return x @ self.w + x @ self.a @ self.b
+
+
+def test_trainable_filter_trains_only_the_adapter():
+    def loss_fn(model, batch, *, key, context, extra):
+        del key, context, extra
+        return jnp.mean((model(batch["x"]) - batch["y"]) ** 2), {}
+
+    tx = optax.sgd(0.1)
+    graphdef, state = train.init_train_state(
+        lambda r: FrozenBaseWithAdapter(r), tx, seed=0, trainable=nnx.LoRAParam
+    )
+    assert set(state.params) == {"a", "b"} and "w" in state.model_state
+    step = jax.jit(train.make_train_step(graphdef, tx, loss_fn, trainable=nnx.LoRAParam))
+    batch = {"x": jnp.ones((5, 4)), "y": jnp.zeros((5, 3))}
+    new_state, metrics = step(state, batch, jax.random.key(0), None)
+    np.testing.assert_array_equal(new_state.model_state["w"], state.model_state["w"])
+    assert not np.allclose(new_state.params["a"], state.params["a"])
+    assert float(metrics["grad_norm"]) > 0

@@ -36,9 +36,16 @@ class LossFn(Protocol):
         """Returns the scalar loss and a dict of scalar auxiliary metrics."""
 
 
-def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, dict, dict]:
-    """``(graphdef, params, model_state)`` with pure-dict states."""
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+def split_model(
+    model: nnx.Module, trainable: nnx.filterlib.Filter = nnx.Param
+) -> tuple[nnx.GraphDef, dict, dict]:
+    """``(graphdef, params, model_state)`` with pure-dict states.
+
+    ``params`` holds the variables selected by ``trainable`` (all ``nnx.Param`` by default;
+    ``nnx.LoRAParam`` to train adapters while the base weights ride along frozen in
+    ``model_state``).
+    """
+    graphdef, params, rest = nnx.split(model, trainable, ...)
     return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
 
@@ -47,14 +54,16 @@ def init_train_state(
     tx: optax.GradientTransformation,
     seed: int,
     extra: Any = None,
+    trainable: nnx.filterlib.Filter = nnx.Param,
 ) -> tuple[nnx.GraphDef, TrainState]:
     """Creates the model and optimizer state inside one jit, sharded as the model annotates.
 
-    Call inside :func:`jaxrec.train.mesh.mesh_context` so that logical axes map to the mesh.
+    Only the ``trainable`` variables get optimizer state. Call inside
+    :func:`jaxrec.train.mesh.mesh_context` so that logical axes map to the mesh.
     """
 
     def init() -> TrainState:
-        _, params, rest = split_model(model_fn(nnx.Rngs(seed)))
+        _, params, rest = split_model(model_fn(nnx.Rngs(seed)), trainable)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
@@ -63,7 +72,7 @@ def init_train_state(
             extra={} if extra is None else extra,
         )
 
-    graphdef = split_model(nnx.eval_shape(lambda: model_fn(nnx.Rngs(seed))))[0]
+    graphdef = split_model(nnx.eval_shape(lambda: model_fn(nnx.Rngs(seed))), trainable)[0]
     return graphdef, jax.jit(init)()
 
 
@@ -74,6 +83,7 @@ def make_train_step(
     *,
     update_extra: Callable[[Any, dict[str, jax.Array]], Any] | None = None,
     schedule: optax.Schedule | None = None,
+    trainable: nnx.filterlib.Filter = nnx.Param,
 ) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
     """Builds the pure train step.
 
@@ -84,6 +94,7 @@ def make_train_step(
       update_extra: ``(extra, aux) -> extra`` for adaptive schedules (e.g. a temperature EMA);
         its inputs are already outside the gradient.
       schedule: the learning-rate schedule, only to log ``lr``.
+      trainable: the filter ``init_train_state`` split the parameters with.
     """
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array], key: jax.Array, context: Any):
@@ -92,7 +103,7 @@ def make_train_step(
         def objective(params):
             model = nnx.merge(graphdef, params, state.model_state)
             loss, aux = loss_fn(model, batch, key=step_key, context=context, extra=state.extra)
-            return loss, (aux, nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.Param))))
+            return loss, (aux, nnx.to_pure_dict(nnx.state(model, nnx.Not(trainable))))
 
         (loss, (aux, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
             state.params
