@@ -42,6 +42,12 @@ def _model(cfg: llm.LLMConfig = CFG, seed: int = 0) -> llm.Decoder:
     return llm.Decoder(cfg, rngs=nnx.Rngs(seed))
 
 
+# jit-compiled entry points: eager NNX calls dispatch op by op and dominate test time
+_forward = jax.jit(lambda m, ids, mask=None: m(ids, mask))
+_prefill = jax.jit(lambda m, ids, mask, cache: m.prefill(ids, mask, cache))
+_decode = jax.jit(lambda m, tokens, cache: m.decode(tokens, cache))
+
+
 def _valid(x: jax.Array, mask: np.ndarray) -> np.ndarray:
     """Logits at real tokens only (padding outputs are meaningless)."""
     return np.asarray(x)[mask]
@@ -51,17 +57,14 @@ def _valid(x: jax.Array, mask: np.ndarray) -> np.ndarray:
 def test_prefill_then_decode_equals_full_forward_under_jit(scan_layers):
     model = _model(dataclasses.replace(CFG, scan_layers=scan_layers))
     ids = _ids()
-    full = jax.jit(lambda m, i, k: m(i, k))(model, ids, MASK)
-
-    prefill = jax.jit(lambda m, i, k, c: m.prefill(i, k, c))
-    decode = jax.jit(lambda m, t, c: m.decode(t, c))
+    full = _forward(model, ids, MASK)
     cache = model.init_cache(batch=3, max_len=12)
-    logits, cache = prefill(model, ids[:, :PROMPT], MASK[:, :PROMPT], cache)
+    logits, cache = _prefill(model, ids[:, :PROMPT], MASK[:, :PROMPT], cache)
     np.testing.assert_allclose(
         _valid(logits, MASK[:, :PROMPT]), _valid(full[:, :PROMPT], MASK[:, :PROMPT]), atol=1e-5
     )
     for t in range(PROMPT, MASK.shape[1]):
-        step_logits, cache = decode(model, ids[:, t], cache)
+        step_logits, cache = _decode(model, ids[:, t], cache)
         np.testing.assert_allclose(step_logits, full[:, t], atol=1e-5)
     assert int(cache.index) == MASK.shape[1]
     np.testing.assert_array_equal(cache.positions, MASK.sum(1))
@@ -71,27 +74,27 @@ def test_prefill_then_decode_equals_full_forward_under_jit(scan_layers):
 def test_cache_take_reorders_rows():
     model = _model()
     ids = _ids()
-    full = model(ids, MASK)
+    full = _forward(model, ids, MASK)
     cache = model.init_cache(batch=3, max_len=10)
-    _, cache = model.prefill(ids[:, :PROMPT], MASK[:, :PROMPT], cache)
+    _, cache = _prefill(model, ids[:, :PROMPT], MASK[:, :PROMPT], cache)
     rows = jnp.array([2, 0, 0, 1])  # reorder and duplicate, as beam search does
     cache = cache.take(rows)
-    logits, _ = model.decode(ids[rows, PROMPT], cache)
+    logits, _ = _decode(model, ids[rows, PROMPT], cache)
     np.testing.assert_allclose(logits, full[rows, PROMPT], atol=1e-5)
 
 
 def test_padding_does_not_change_real_token_logits():
     model = _model()
     ids = _ids()
-    unpadded = model(ids[1:2, 2:])  # row 1 without its 2 padding slots
-    padded = model(ids[1:2].at[:, :2].set(7), MASK[1:2])
+    unpadded = _forward(model, ids[1:2, 2:])  # row 1 without its 2 padding slots
+    padded = _forward(model, ids[1:2].at[:, :2].set(7), MASK[1:2])
     np.testing.assert_allclose(padded[:, 2:], unpadded, atol=1e-5)
 
 
 def test_scan_and_loop_give_identical_logits():
     ids = _ids()
-    scanned = _model(dataclasses.replace(CFG, scan_layers=True))(ids, MASK)
-    looped = _model(dataclasses.replace(CFG, scan_layers=False))(ids, MASK)
+    scanned = _forward(_model(dataclasses.replace(CFG, scan_layers=True)), ids, MASK)
+    looped = _forward(_model(dataclasses.replace(CFG, scan_layers=False)), ids, MASK)
     np.testing.assert_allclose(scanned, looped, atol=1e-6)
 
 
@@ -133,24 +136,24 @@ def test_sliding_window_equals_truncated_context():
     cfg = dataclasses.replace(CFG, sliding_window=3, num_layers=1)
     model = _model(cfg)
     ids = _ids(shape=(1, 8))
-    windowed = model(ids)
+    windowed = _forward(model, ids)
     # the last token sees only the last 3 tokens: the same as running those 3 tokens alone,
     # except for their rotary positions, which are relative and hence cancel in q.k.
-    alone = model(ids[:, -3:])
+    alone = _forward(model, ids[:, -3:])
     np.testing.assert_allclose(windowed[:, -1], alone[:, -1], atol=1e-5)
-    full = _model(dataclasses.replace(cfg, sliding_window=None))(ids)
+    full = _forward(_model(dataclasses.replace(cfg, sliding_window=None)), ids)
     assert not np.allclose(full[:, -1], windowed[:, -1], atol=1e-3)
     cache = model.init_cache(batch=1, max_len=8)
-    _, cache = model.prefill(ids[:, :5], None, cache)
+    _, cache = _prefill(model, ids[:, :5], jnp.ones((1, 5), bool), cache)
     for t in range(5, 8):
-        step, cache = model.decode(ids[:, t], cache)
+        step, cache = _decode(model, ids[:, t], cache)
         np.testing.assert_allclose(step, windowed[:, t], atol=1e-5)
 
 
 def test_bf16_compute_is_close_to_f32():
     ids = _ids()
-    f32 = _model()(ids, MASK)
-    bf16 = _model(dataclasses.replace(CFG, dtype="bfloat16"))(ids, MASK)
+    f32 = _forward(_model(), ids, MASK)
+    bf16 = _forward(_model(dataclasses.replace(CFG, dtype="bfloat16")), ids, MASK)
     assert bf16.dtype == jnp.float32  # logits are returned in f32
     assert np.all(np.isfinite(bf16))
     np.testing.assert_allclose(_valid(bf16, MASK), _valid(f32, MASK), atol=2e-2)
