@@ -78,10 +78,25 @@ def _unit_rows(x: jax.Array) -> jax.Array:
     return x / jnp.maximum(norm, _EPS)
 
 
+@jax.custom_vjp
+def _gram(x: jax.Array) -> jax.Array:
+    return x @ x.T
+
+
+def _gram_fwd(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return x @ x.T, x
+
+
+def _gram_bwd(x: jax.Array, g: jax.Array) -> tuple[jax.Array]:
+    return ((g + g.T) @ x,)  # one n x n x d product instead of autodiff's two
+
+
+_gram.defvjp(_gram_fwd, _gram_bwd)
+
+
 def inner_product(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
-    """``X Y^T`` [n, m] (``Y = X`` when omitted)."""
-    y = x if y is None else y
-    return x @ y.T
+    """``X Y^T`` [n, m] (``Y = X`` when omitted; its gradient then costs one matmul)."""
+    return _gram(x) if y is None else x @ y.T
 
 
 def cosine_similarity(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -111,9 +126,15 @@ def top_k_mask(s: jax.Array, k: int) -> jax.Array:
     first, as ``lax.top_k``; a row's own diagonal entry is eligible)."""
     if not 1 <= k <= s.shape[-1]:
         raise ValueError(f"k must be in [1, {s.shape[-1]}], got {k=}")
-    _, idx = jax.lax.top_k(s, k)
-    rows = jnp.arange(s.shape[0])[:, None]
-    return jnp.zeros(s.shape, dtype=bool).at[rows, idx].set(True)
+    # Threshold at the k-th value instead of scattering top_k's indices (a scatter is slow on
+    # CPU). top_k lists equal values in column order, so the selected entries tied with the k-th
+    # value are exactly those at or before the k-th entry's column.
+    # The barrier keeps XLA from fusing top_k into the elementwise comparison (which recomputes
+    # it per entry: 40x slower on CPU).
+    values, index = jax.lax.optimization_barrier(jax.lax.top_k(jax.lax.stop_gradient(s), k))
+    kth, kth_col = values[:, -1:], index[:, -1:]
+    cols = jnp.arange(s.shape[1])[None, :]
+    return (s > kth) | ((s == kth) & (cols <= kth_col))
 
 
 def top_k_rows(s: jax.Array, k: int) -> jax.Array:

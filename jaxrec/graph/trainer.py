@@ -15,7 +15,7 @@ selection once that many epochs pass without a new best; the scan keeps its fixe
 
 UnGSL (``ungsl=UnGSLSetup(...)``): the parameters become ``{"host": ..., "tau": [n]}``, ``tau``
 starts at ``tau_init`` and is trained by its own Adam (``lr``, no weight decay) beside the host's
-optimizer (``optax.multi_transform``); every step builds the hook ``EdgeReweight(confidence, tau,
+optimizer (each on its own subtree); every step builds the hook ``EdgeReweight(confidence, tau,
 beta)`` and passes it to ``host.loss``/``host.logits``. The trainer records the fraction of dead
 thresholds (spec pitfall 1) as the nodes whose ``tau_i`` received exactly zero gradient in every
 step of the evaluation block: a node with no learned in-edge ``i <- j`` in the kept branch
@@ -102,6 +102,25 @@ def accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array
     return hit.sum() / jnp.maximum(mask.sum(), 1)
 
 
+def _per_key(transforms: dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
+    """Applies ``transforms[k]`` to the subtree ``params[k]`` (like ``optax.multi_transform``,
+    but each transform sees only its own subtree, so a host optimizer that is itself a
+    ``multi_transform`` over its own parameter structure keeps working)."""
+
+    def init(params):
+        return {k: tx.init(params[k]) for k, tx in transforms.items()}
+
+    def update(updates, state, params=None):
+        out, new_state = {}, {}
+        for k, tx in transforms.items():
+            out[k], new_state[k] = tx.update(
+                updates[k], state[k], None if params is None else params[k]
+            )
+        return out, new_state
+
+    return optax.GradientTransformation(init, update)
+
+
 def _run_fn(host: GSLHost, epochs: int, eval_every: int, patience: int, ungsl: UnGSLSetup | None):
     """The per-seed run ``(seed, data, confidence) -> dict of arrays``."""
     num_blocks = epochs // eval_every
@@ -120,9 +139,7 @@ def _run_fn(host: GSLHost, epochs: int, eval_every: int, patience: int, ungsl: U
         if ungsl is not None:
             tau = jnp.full((data.num_nodes,), ungsl.tau_init, jnp.float32)
             params = {"host": params, "tau": tau}
-            tx = optax.multi_transform(
-                {"host": tx, "tau": optax.adam(ungsl.lr)}, {"host": "host", "tau": "tau"}
-            )
+            tx = _per_key({"host": tx, "tau": optax.adam(ungsl.lr)})
         opt_state = tx.init(params)
 
         def objective(params, state, key):

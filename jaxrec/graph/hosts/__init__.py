@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from jaxrec.graph.hosts import gcn
+from jaxrec.graph.hosts import gcn, grcn
 
 __all__ = ["HOSTS", "HostSpec", "UnGSLDefaults", "get_host"]
 
@@ -65,8 +65,33 @@ class HostSpec:
     vmappable: bool = True
 
 
+def _grcn_ungsl(dataset: str) -> UnGSLDefaults:
+    """Authors' best params: ``config/GRCNUnGSL{Cora,Citeseer}BestParams.json`` (the plain GRCN
+    files; the "GRCN F" Citeseer variant is not reproduced). Other datasets: the Cora values."""
+    if dataset == "citeseer":
+        return UnGSLDefaults(
+            beta=0.5646571984565859,
+            tau_init=0.4751049441994838,
+            lr=0.006325818226927723,
+            retuned_host=(("lr", 0.04472467710646162), ("lr_graph", 0.02311791256594875)),
+        )
+    return UnGSLDefaults(
+        beta=0.40364199178973365,
+        tau_init=0.576226387307271,
+        lr=0.0005603530619781931,
+        retuned_host=(("lr", 0.06245740990517031), ("lr_graph", 0.0016337774405164925)),
+    )
+
+
 HOSTS: dict[str, HostSpec] = {
     "gcn": HostSpec(build=gcn.build, config_cls=gcn.GCNHostConfig, preset=gcn.preset),
+    "grcn": HostSpec(
+        build=grcn.build,
+        config_cls=grcn.GRCNConfig,
+        preset=grcn.preset,
+        ungsl_defaults=_grcn_ungsl,
+    ),
+    # gsl2: "idgl", "slaps"; gsl3: "sublime", "prose", "nodeformer" (register here).
 }
 
 
