@@ -14,7 +14,7 @@ import dataclasses
 
 from jaxrec.graph.hosts import HOSTS, gcn, grcn
 
-__all__ = ["GraphDataConfig", "GSLExperiment", "HostConfigs", "UnGSLConfig", "host_configs"]
+__all__ = ["GSLExperiment", "GraphDataConfig", "HostConfigs", "UnGSLConfig", "host_configs"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,7 +55,7 @@ def load_graph(cfg: GSLExperiment) -> data_lib.NodeGraph:
 
 
 def _protocol(cfg: GSLExperiment, host_cfg: Any) -> dict[str, Any]:
-    pick = lambda override, default: default if override is None else override  # noqa: E731
+    pick = lambda override, default: default if override is None else override
     return {
         "epochs": pick(cfg.epochs, host_cfg.epochs),
         "eval_every": pick(cfg.eval_every, host_cfg.eval_every),

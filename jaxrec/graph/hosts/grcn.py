@@ -134,8 +134,8 @@ class GRCNHost:
         def propagate(h: jax.Array) -> jax.Array:
             return ops.spmm(self._rows, self._cols, values, h, n)
 
-        z = propagate(jnp.tanh(propagate(data.features * encoder["w1"][None, :])))
-        z = propagate(z * encoder["w2"][None, :])
+        h = jnp.tanh(propagate(data.features * encoder["w1"][None, :]))
+        z = propagate(h * encoder["w2"][None, :])
         if self.cfg.normalize_embeddings:
             z = z / jnp.maximum(jnp.linalg.norm(z, axis=1, keepdims=True), 1e-12)
         return z
