@@ -12,6 +12,7 @@ No sharding annotations: graph models run replicated.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import jax
@@ -73,7 +74,7 @@ class GCN(nnx.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout=}")
         dims = (in_dim, *hidden, out_dim)
         self.layers = nnx.List(
-            [GCNLayer(a, b, bias=bias, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])]
+            [GCNLayer(a, b, bias=bias, rngs=rngs) for a, b in itertools.pairwise(dims)]
         )
         self.dropout = dropout
 
