@@ -1,5 +1,5 @@
-"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; decoder-only LLMs with LoRA
-and Hugging Face interop: :mod:`jaxrec.models.llm`."""
+"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
+decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`."""
 
 from jaxrec.models import llm
 from jaxrec.models.cf import (
@@ -15,8 +15,11 @@ from jaxrec.models.cf import (
     lightgcn_propagate,
     score_pairs,
 )
+from jaxrec.models.gcn import GCN, GCNLayer
 
 __all__ = [
+    "GCN",
+    "GCNLayer",
     "MF",
     "BipartiteGraph",
     "CFModelConfig",

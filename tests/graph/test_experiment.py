@@ -1,0 +1,67 @@
+"""GSL experiment end to end on the synthetic config: stages, results.json, resume, CLI/config."""
+
+import json
+
+import pytest
+
+from jaxrec import cli
+from jaxrec import config as config_lib
+from jaxrec.graph import experiment
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    base = cli.load_config("gsl/synthetic")
+    return config_lib.override(
+        base, ["seeds=2", "epochs=10", "ungsl.stage1_seeds=2", "hosts.grcn.k=10"]
+    )
+
+
+def test_run_writes_results_and_resumes_from_cached_stages(cfg, tmp_path, monkeypatch):
+    summary = experiment.run(cfg, tmp_path)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["with_ungsl"]["test"]["mean"] == pytest.approx(
+        summary["with_ungsl"]["test"]["mean"]
+    )
+    for variant in ("without_ungsl", "with_ungsl"):
+        assert len(stored[variant]["test_per_seed"]) == 2
+        assert stored[variant]["test"]["mean"] > 60  # 3 classes: chance 33%
+    diff = stored["paired_difference"]["per_seed"]
+    per = [
+        w - b
+        for w, b in zip(
+            stored["with_ungsl"]["test_per_seed"], stored["without_ungsl"]["test_per_seed"]
+        )
+    ]
+    assert diff == pytest.approx(per, abs=1e-4)
+    assert stored["ungsl_settings"]["beta"] == pytest.approx(0.40364199178973365)  # GRCN defaults
+    assert 0 < stored["stage1"]["entropy"]["max"] <= 1.0987  # <= ln 3
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    stages = sorted(p.name.split("-")[0] for p in (tmp_path / "stages").iterdir())
+    assert stages == ["baseline", "stage1", "ungsl"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached stage was recomputed")
+
+    monkeypatch.setattr(experiment, "train_host", fail)
+    again = experiment.run(cfg, tmp_path)
+    assert again["paired_difference"] == summary["paired_difference"]
+    # a changed UnGSL setting re-runs only the UnGSL stage
+    changed = config_lib.override(cfg, ["ungsl.beta=0.9"])
+    with pytest.raises(AssertionError, match="recomputed"):
+        experiment.run(changed, tmp_path)
+
+
+def test_configs_and_overrides_are_type_checked(cfg):
+    names = dict(cli.list_configs())
+    assert {"gsl/grcn", "gsl/gcn", "gsl/synthetic"} <= set(names)
+    cora = cli.load_config("gsl/grcn:citeseer")
+    assert cora.hosts.grcn.k == 200 and cora.data.name == "citeseer"
+    with pytest.raises(ValueError, match="k"):
+        config_lib.override(cfg, ["hosts.grcn.k=many"])
+    with pytest.raises(ValueError, match="unknown config key"):
+        config_lib.override(cfg, ["hosts.grcn.kk=3"])
+    with pytest.raises(ValueError, match="unknown host"):
+        config_lib.override(cfg, ["host=nope"])
+    with pytest.raises(ValueError, match="dataset"):
+        cli.load_config("gsl/grcn:imdb")
