@@ -256,7 +256,10 @@ class IDGLHost:
             raw = ops.top_k_rows(raw, topk)
         return raw
 
-    def _skip(self, learned: jax.Array, a0: jax.Array) -> jax.Array:
+    def refined_graph(self, raw: jax.Array, a0: jax.Array, reweight: EdgeReweight) -> jax.Array:
+        """``λ Â₀ + (1 − λ) UnGSL(rownorm(raw))`` (UnGSL before the skip connection; with λ = 0,
+        ``+ I`` when ``graph_include_self``)."""
+        learned = reweight.dense(ops.normalize_row(raw))
         lam = self.config.graph_skip_conn
         if lam == 0.0:
             return ops.add_self_loops(learned) if self.config.graph_include_self else learned
@@ -283,7 +286,7 @@ class IDGLHost:
         gram = x @ x.T if c.smoothness_ratio else None
 
         raw1 = self._learn(x, model.learner1[...], c.epsilon, c.topk)
-        adj1 = self._skip(reweight.dense(ops.normalize_row(raw1)), a0)
+        adj1 = self.refined_graph(raw1, a0, reweight)
         raw1 = _dropout(raw1, c.feat_adj_dropout, keys[1])
         adj1 = _dropout(adj1, c.feat_adj_dropout, keys[2])
         h1, logits1 = _encode(model.gcn, x, adj1, c.dropout, keys[3])
@@ -299,7 +302,7 @@ class IDGLHost:
         @jax.checkpoint
         def refine(h, prev_raw, step_key):
             raw = self._learn(h, w2, c.epsilon2, c.topk2)
-            adj = eta * self._skip(reweight.dense(ops.normalize_row(raw)), a0) + (1 - eta) * adj1
+            adj = eta * self.refined_graph(raw, a0, reweight) + (1 - eta) * adj1
             h_new, logits = _encode(model.gcn, x, adj, gl_rate, step_key if train else None)
             loss = _masked_ce(logits, data.labels, data.train_mask) + graph_regularizer(
                 raw, x, c, gram
