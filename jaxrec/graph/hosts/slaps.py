@@ -225,6 +225,17 @@ def _gcn(gcn: GCN, x: jax.Array, adj: jax.Array, rate: float, key: jax.Array | N
     return h
 
 
+def _group_labels(params: Any) -> Any:
+    """ "classifier" for leaves under a ``classifier`` key, "dae" (generator + DAE) otherwise; by
+    path, so it also works when an outer ``multi_transform`` (the trainer's tau) nests the tree."""
+
+    def label(path, _):
+        names = {getattr(p, "key", None) for p in path}
+        return "classifier" if "classifier" in names else "dae"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
 class SLAPSHost:
     """SLAPS implementing :class:`jaxrec.graph.host.GSLHost`.
 
@@ -294,12 +305,9 @@ class SLAPSHost:
         c = self.config
         classifier = optax.chain(optax.add_decayed_weights(c.weight_decay), optax.adam(c.lr))
         dae = optax.chain(optax.add_decayed_weights(c.weight_decay_dae), optax.adam(c.lr_dae))
-        labels = {"generator": "dae", "dae": "dae", "classifier": "classifier"}
         return optax.multi_transform(
             {"classifier": frozen_until(classifier, c.warmup_steps), "dae": dae},
-            lambda params: {
-                k: jax.tree.map(lambda _, k=k: labels[k], v) for k, v in params.items()
-            },
+            _group_labels,
         )
 
     def loss(self, params, state, data, key, reweight):
