@@ -160,7 +160,10 @@ def preset(dataset: str) -> IDGLConfig:
 def cpu_budget(config: IDGLConfig) -> IDGLConfig:
     """The reduced setting used for CPU reproductions (2 shared cores): IDGL's dense refinement
     loop costs seconds per epoch on Cora there, so fewer epochs (200, patience 50) and at most 3
-    refinement iterations. Not OpenGSL's protocol; results are labelled "cpu budget"."""
+    refinement iterations. Not OpenGSL's protocol; results are labelled "cpu budget".
+    Measured on Cora (2 cores shared with other jobs, load ~8): ~14 s per epoch with or without
+    UnGSL (learner 1's 4-head weighted cosine over 1,433 features, ~84 GFLOP forward, dominates),
+    so even this setting does not fit 10 seeds x 2 in minutes on such a machine."""
     return dataclasses.replace(config, epochs=200, patience=50, max_iter=3)
 
 
