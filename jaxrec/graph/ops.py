@@ -74,8 +74,9 @@ def normalize_row(a: jax.Array) -> jax.Array:
 
 
 def _unit_rows(x: jax.Array) -> jax.Array:
-    norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
-    return x / jnp.maximum(norm, _EPS)
+    # clamp before the sqrt: sqrt'(0) = inf would turn a zero row's gradient into NaN
+    norm = jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), _EPS * _EPS))
+    return x / norm
 
 
 @jax.custom_vjp
