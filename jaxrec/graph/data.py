@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import jax
+import jax.numpy as jnp
+
+if TYPE_CHECKING:
+    from jaxrec.data.node_graph import NodeGraph
 
 __all__ = ["GraphData"]
 
@@ -33,3 +38,16 @@ class GraphData:
     @property
     def num_nodes(self) -> int:
         return self.features.shape[0]
+
+    @classmethod
+    def from_dataset(cls, dataset: NodeGraph) -> GraphData:
+        """Device copy of a host-side :class:`jaxrec.data.NodeGraph` (dense adjacency)."""
+        return cls(
+            features=jnp.asarray(dataset.features, jnp.float32),
+            labels=jnp.asarray(dataset.labels, jnp.int32),
+            adjacency=jnp.asarray(dataset.dense_adjacency()),
+            train_mask=jnp.asarray(dataset.train_mask),
+            val_mask=jnp.asarray(dataset.val_mask),
+            test_mask=jnp.asarray(dataset.test_mask),
+            num_classes=int(dataset.num_classes),
+        )

@@ -1,4 +1,4 @@
-"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`."""
+"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`."""
 
 from jaxrec.models.cf import (
     MF,
@@ -13,8 +13,11 @@ from jaxrec.models.cf import (
     lightgcn_propagate,
     score_pairs,
 )
+from jaxrec.models.gcn import GCN, GCNLayer
 
 __all__ = [
+    "GCN",
+    "GCNLayer",
     "MF",
     "BipartiteGraph",
     "CFModelConfig",
