@@ -159,12 +159,6 @@ def _propagate(layer: GCNLayer, h: jax.Array, adj: jax.Array, node_anchor: jax.A
     return anchor_message_passing(node_anchor, hw) if node_anchor is not None else adj @ hw
 
 
-def _dropout(h: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
-    if key is None or rate == 0.0:
-        return h
-    keep = jax.random.bernoulli(key, 1.0 - rate, h.shape)
-    return jnp.where(keep, h / (1.0 - rate), 0.0)
-
 
 class _Model(nnx.Module):
     """Learner weights, anchor-GCN classifier and the head-tail contrastive model."""
@@ -236,7 +230,7 @@ class ProseHost:
         h = f * _propagate(model.cls1, x, adj_hat, r) + (1 - f) * _propagate(
             model.cls1, x, adj_hat, None
         )
-        h = _dropout(jax.nn.relu(h), self.cfg.dropout_cls, key)
+        h = ops.dropout(jax.nn.relu(h), self.cfg.dropout_cls, key)
         return f * _propagate(model.cls2, h, adj_hat, r) + (1 - f) * _propagate(
             model.cls2, h, adj_hat, None
         )
@@ -248,7 +242,7 @@ class ProseHost:
             adj = ops.dropout_edges(adj, c.dropedge_rate, k_edge, rescale=True)
         else:
             r = ops.dropout_edges(r, c.dropedge_rate, k_edge, rescale=True)
-        h = _dropout(jax.nn.relu(_propagate(model.gcl1, x, adj, r)), c.dropout, k_drop)
+        h = ops.dropout(jax.nn.relu(_propagate(model.gcl1, x, adj, r)), c.dropout, k_drop)
         h = _propagate(model.gcl2, h, adj, r)
         return model.proj2(jax.nn.relu(model.proj1(h)))
 
