@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from jaxrec.data.loaders import DataFormatError
 from jaxrec.data.node_graph import NodeGraph, row_normalize, undirected_adjacency
 
-__all__ = ["load_planetoid", "PLANETOID_PARTS"]
+__all__ = ["PLANETOID_PARTS", "load_planetoid"]
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
 NUM_VALIDATION = 500

@@ -162,7 +162,11 @@ class GrainBatches:
 
 
 def tfds_interactions(
-    name: str, *, data_dir: str | os.PathLike[str], split: str, user_key: str = "user",
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str],
+    split: str,
+    user_key: str = "user",
     item_key: str = "item",
 ) -> tuple[np.ndarray, np.ndarray]:
     """All ``(users, items)`` int32 arrays of a prepared TFDS interaction split (for the
