@@ -75,3 +75,25 @@ def get_host(name: str) -> HostSpec:
     if name not in HOSTS:
         raise ValueError(f"unknown GSL host {name!r}; registered: {sorted(HOSTS)}")
     return HOSTS[name]
+
+
+def _register_gsl3() -> None:
+    """SUBLIME, PROSE and NodeFormer (gsl3). SUBLIME and NodeFormer hold dense [n, n] tensors per
+    seed (FGP parameters + Adam moments + the anchor graph; all-pair attention with UnGSL), so
+    their seeds run in a loop rather than a vmap."""
+    from jaxrec.graph.hosts import nodeformer, prose, sublime
+
+    def defaults(module):
+        return lambda dataset: UnGSLDefaults(**module.ungsl_defaults(dataset))
+
+    HOSTS["sublime"] = HostSpec(build=sublime.build, config_cls=sublime.SublimeConfig,
+                                preset=sublime.preset, ungsl_defaults=defaults(sublime),
+                                vmappable=False)  # fmt: skip
+    HOSTS["prose"] = HostSpec(build=prose.build, config_cls=prose.ProseConfig,
+                              preset=prose.preset, ungsl_defaults=defaults(prose))  # fmt: skip
+    HOSTS["nodeformer"] = HostSpec(build=nodeformer.build, config_cls=nodeformer.NodeFormerConfig,
+                                   preset=nodeformer.preset, ungsl_defaults=defaults(nodeformer),
+                                   vmappable=False)  # fmt: skip
+
+
+_register_gsl3()

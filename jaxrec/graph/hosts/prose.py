@@ -70,6 +70,7 @@ class ProseConfig:
 
     epochs: int = 500
     eval_every: int = 1
+    patience: int = 100
     anchor_num: int = 700
     head_num: int = 6
     epsilon: float = 0.1
@@ -106,22 +107,22 @@ class ProseConfig:
             raise ValueError(f"contrast_batch_size must be >= 0, got {self.contrast_batch_size=}")
 
 
-_CPU_BUDGET = dict(epochs=200)
+_CPU_BUDGET = {"epochs": 200}
+
+# The UnGSL authors' PROSE Pubmed best parameters (config/PROSEUnGSLPubmedBestParams.json).
+_PUBMED_RETUNED = (
+    ("lr_cl", 7.188933126003108e-4), ("lr_gsl", 0.010555096909144565),
+    ("epsilon", 0.13459373361867466), ("maskfeat_rate_learner", 0.4),
+    ("maskfeat_rate_anchor", 0.6), ("dropedge_rate", 0.6), ("mi_ratio", 0.05),
+)  # fmt: skip
 
 
 def preset(dataset: str, budget: str = "full") -> ProseConfig:
-    """ "cora"/"citeseer": the authors' argparse defaults; "pubmed": plus the UnGSL authors' tuned
-    host values. ``budget="cpu"`` trains 200 epochs."""
-    if dataset in ("cora", "citeseer"):
-        cfg = ProseConfig()
-    elif dataset == "pubmed":
-        cfg = ProseConfig(
-            lr_cl=7.188933126003108e-4, lr_gsl=0.010555096909144565,
-            epsilon=0.13459373361867466, maskfeat_rate_learner=0.4, maskfeat_rate_anchor=0.6,
-            dropedge_rate=0.6, mi_ratio=0.05,
-        )  # fmt: skip
-    else:
+    """The authors' argparse defaults for "cora", "citeseer" and "pubmed" (PROSE has no OpenGSL
+    v0.0.6 config); ``budget="cpu"`` trains 200 epochs."""
+    if dataset not in ("cora", "citeseer", "pubmed"):
         raise ValueError(f"no PROSE preset for {dataset=}; known: cora, citeseer, pubmed")
+    cfg = ProseConfig()
     if budget == "cpu":
         return dataclasses.replace(cfg, **_CPU_BUDGET)
     if budget != "full":
@@ -129,12 +130,13 @@ def preset(dataset: str, budget: str = "full") -> ProseConfig:
     return cfg
 
 
-def ungsl_defaults(dataset: str) -> dict[str, float]:
-    """The UnGSL authors' PROSE Pubmed values for every dataset (the only ones shipped); all
-    node-anchor entries count as edges."""
+def ungsl_defaults(dataset: str) -> dict[str, Any]:
+    """The authors' PROSE Pubmed values (the only ones shipped) for every dataset, with the host
+    values they re-tuned jointly; all node-anchor entries count as edges."""
     del dataset
-    return dict(ungsl_lr=0.017219416027185522, beta=0.22719487786571546,
-                tau_init=0.6697752238267177, edge_threshold=float("-inf"))  # fmt: skip
+    return {"lr": 0.017219416027185522, "beta": 0.22719487786571546,
+            "tau_init": 0.6697752238267177, "edge_threshold": float("-inf"), "form": "dense",
+            "retuned_host": _PUBMED_RETUNED}  # fmt: skip
 
 
 def sample_anchors(key: jax.Array, num_nodes: int, num_anchors: int) -> jax.Array:
@@ -204,7 +206,7 @@ class ProseHost:
         return optax.multi_transform(
             {"gsl": adam(c.lr_gsl, c.w_decay_gsl), "cls": adam(c.lr_cls, c.w_decay_cls),
              "cl": adam(c.lr_cl, c.w_decay_cl)},
-            lambda params: {k: jax.tree.map(lambda _: groups.get(k, "cl"), v)
+            lambda params: {k: jax.tree.map(lambda _, k=k: groups.get(k, "cl"), v)
                             for k, v in params.items()},
         )  # fmt: skip
 

@@ -67,6 +67,7 @@ class SublimeConfig:
 
     epochs: int = 4000
     eval_every: int = 50
+    patience: int = 0
     lr: float = 0.01
     weight_decay: float = 0.0
     k: int = 30
@@ -107,13 +108,12 @@ class SublimeConfig:
 # "cpu" budget: the faithful Cora protocol (4000 epochs of a 512-wide encoder over a dense graph,
 # plus an 80-fold classifier retraining) takes hours per seed on 2 CPU cores; this keeps the model
 # and protocol but trains a narrower encoder for fewer epochs (see the module README / report).
-_CPU_BUDGET = dict(epochs=200, eval_every=50, hidden_dim=128, embed_dim=64, proj_dim=64)
+_CPU_BUDGET = {"epochs": 200, "eval_every": 50, "hidden_dim": 128, "embed_dim": 64, "proj_dim": 64}
 
 
 def preset(dataset: str, budget: str = "full") -> SublimeConfig:
-    """OpenGSL v0.0.6 config for ``dataset`` ("cora", "citeseer", "citeseer_ungsl"); ``budget="cpu"``
-    shortens training (``_CPU_BUDGET``). "citeseer_ungsl" holds the host values the UnGSL authors
-    re-tuned jointly (``config/SUBLIMEUnGSLCiteseerBestParams.json``)."""
+    """OpenGSL v0.0.6 config for ``dataset`` ("cora" or "citeseer"); ``budget="cpu"`` shortens
+    training (``_CPU_BUDGET``)."""
     if dataset == "cora":
         cfg = SublimeConfig()
     elif dataset == "citeseer":
@@ -122,13 +122,8 @@ def preset(dataset: str, budget: str = "full") -> SublimeConfig:
             maskfeat_rate_learner=0.6, maskfeat_rate_anchor=0.8,
             cls_weight_decay=0.05, cls_dropedge=0.5,
         )  # fmt: skip
-    elif dataset == "citeseer_ungsl":
-        cfg = dataclasses.replace(
-            preset("citeseer"), lr=2.0267665914573394e-3, cls_lr=9.243935659727507e-3,
-            cls_dropout=0.6, cls_dropedge=0.6, dropout=0.8, dropedge_rate=0.4, n_layers=3, k=10,
-        )  # fmt: skip
     else:
-        raise ValueError(f"no SUBLIME preset for {dataset=}; known: cora, citeseer, citeseer_ungsl")
+        raise ValueError(f"no SUBLIME preset for {dataset=}; known: cora, citeseer")
     if budget == "cpu":
         return dataclasses.replace(cfg, **_CPU_BUDGET)
     if budget != "full":
@@ -136,13 +131,21 @@ def preset(dataset: str, budget: str = "full") -> SublimeConfig:
     return cfg
 
 
-def ungsl_defaults(dataset: str) -> dict[str, float]:
-    """UnGSL hyperparameters. Citeseer: the authors' shipped values; Cora (none shipped): the
-    spec's suggested starting point (tau0 in 0.5-0.9, beta in 0.2-0.8, ungsl_lr 1e-3)."""
-    if dataset.startswith("citeseer"):
-        return dict(ungsl_lr=0.032626047810727817, beta=0.8913470029075662,
-                    tau_init=0.12783404532874507, edge_threshold=1e-5)  # fmt: skip
-    return dict(ungsl_lr=1e-3, beta=0.5, tau_init=0.7, edge_threshold=1e-5)
+def ungsl_defaults(dataset: str) -> dict[str, Any]:
+    """UnGSL hyperparameters (keys of :class:`jaxrec.graph.hosts.UnGSLDefaults`). Citeseer: the
+    authors' shipped values (``config/SUBLIMEUnGSLCiteseerBestParams.json``) with the host values
+    they re-tuned jointly; Cora (none shipped): the spec's suggested start (tau0 in 0.5-0.9, beta in
+    0.2-0.8, ungsl_lr 1e-3)."""
+    if dataset == "citeseer":
+        retuned = (
+            ("lr", 2.0267665914573394e-3), ("cls_lr", 9.243935659727507e-3),
+            ("cls_dropout", 0.6), ("cls_dropedge", 0.6), ("dropout", 0.8),
+            ("dropedge_rate", 0.4), ("n_layers", 3), ("k", 10),
+        )  # fmt: skip
+        return {"lr": 0.032626047810727817, "beta": 0.8913470029075662,
+                "tau_init": 0.12783404532874507, "edge_threshold": 1e-5, "form": "dense",
+                "retuned_host": retuned}  # fmt: skip
+    return {"lr": 1e-3, "beta": 0.5, "tau_init": 0.7, "edge_threshold": 1e-5, "form": "dense"}
 
 
 def fgp_init(features: jax.Array, k: int, i: float = 6.0) -> jax.Array:
