@@ -32,9 +32,7 @@ def ntxent_per_node(
     """
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"views must both be [n, p], got {z1.shape} and {z2.shape}")
-    u1 = z1 / jnp.maximum(jnp.linalg.norm(z1, axis=1, keepdims=True), 1e-12)
-    u2 = z2 / jnp.maximum(jnp.linalg.norm(z2, axis=1, keepdims=True), 1e-12)
-    s = (u1 @ u2.T) / temperature
+    s = (_unit_rows(z1) @ _unit_rows(z2).T) / temperature
     n = s.shape[0]
     negative = ~jnp.eye(n, dtype=bool)
     if groups is not None:
@@ -44,6 +42,12 @@ def ntxent_per_node(
     l1 = jax.nn.logsumexp(masked, axis=1) - pos
     l0 = jax.nn.logsumexp(masked, axis=0) - pos
     return 0.5 * (l0 + l1)
+
+
+def _unit_rows(z: jax.Array) -> jax.Array:
+    """Rows scaled to unit norm; an all-zero row stays zero with a finite (zero) gradient (the
+    gradient of ``jnp.linalg.norm`` at 0 is NaN)."""
+    return z * jax.lax.rsqrt(jnp.maximum(jnp.sum(z * z, axis=1, keepdims=True), 1e-24))
 
 
 def feature_column_mask(key: jax.Array, num_features: int, rate: float) -> jax.Array:
