@@ -46,12 +46,16 @@ def test_ungsl_uses_anchor_columns_and_node_rows(data):
     assert plain.shape == (data.num_nodes, 50) and bool((plain[plain != 0] > 0.1).all())
     n = data.num_nodes
     kappa = 2 * jax.nn.sigmoid(1.0)
-    boosted, _ = host.node_anchor_graph(hv.params, data, key, EdgeReweight(jnp.ones(n), jnp.zeros(n), 0.3))
+    boosted, _ = host.node_anchor_graph(
+        hv.params, data, key, EdgeReweight(jnp.ones(n), jnp.zeros(n), 0.3)
+    )
     np.testing.assert_allclose(boosted, plain * kappa, rtol=1e-6)
     c = jax.random.uniform(jax.random.key(7), (n,))
     tau = jax.random.uniform(jax.random.key(8), (n,))
     hooked, _ = host.node_anchor_graph(hv.params, data, key, EdgeReweight(c, tau, 0.3))
-    np.testing.assert_allclose(hooked, ungsl_dense(plain, c[anchors], tau, 0.3, -jnp.inf), rtol=1e-6)
+    np.testing.assert_allclose(
+        hooked, ungsl_dense(plain, c[anchors], tau, 0.3, -jnp.inf), rtol=1e-6
+    )
 
 
 def test_trains_above_chance_with_two_seeds_vmapped(data):

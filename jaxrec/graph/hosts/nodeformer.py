@@ -245,7 +245,7 @@ class NodeFormerHost:
         """One NodeFormer layer's message passing: (output [n, hidden], edge log-likelihood)."""
         c = self.cfg
         n = z.shape[0]
-        heads = lambda t: t.reshape(n, c.heads, c.hidden).transpose(1, 0, 2)  # noqa: E731
+        heads = lambda t: t.reshape(n, c.heads, c.hidden).transpose(1, 0, 2)
         scale = 1.0 / jnp.sqrt(c.tau) / c.hidden**0.25
         q, k, v = heads(layer.wq(z)) * scale, heads(layer.wk(z)) * scale, heads(layer.wv(z))
         k_proj, k_gumbel = jax.random.split(key)
@@ -277,7 +277,7 @@ class NodeFormerHost:
         model = nnx.merge(self._def, params)
         x = ops.normalize_row(data.features) if c.normalize_features else data.features
         keys = jax.random.split(key, 2 * c.n_layers + 1)
-        drop = lambda h, k: ops.dropout(h, c.dropout, k if train else None)  # noqa: E731
+        drop = lambda h, k: ops.dropout(h, c.dropout, k if train else None)
         z = model.inp(x)
         z = model.inp_norm(z) if c.use_bn else z
         z = drop(jax.nn.relu(z), keys[0])
@@ -304,7 +304,6 @@ class NodeFormerHost:
         self, params: Any, state: Any, data: GraphData, key: jax.Array, reweight: EdgeReweight
     ) -> jax.Array:
         return self._forward(params, data, key, False, reweight)[0]
-
 
 
 def build(cfg: NodeFormerConfig, data: GraphData) -> NodeFormerHost:

@@ -161,7 +161,6 @@ def _propagate(layer: GCNLayer, h: jax.Array, adj: jax.Array, node_anchor: jax.A
     return anchor_message_passing(node_anchor, hw) if node_anchor is not None else adj @ hw
 
 
-
 class _Model(nnx.Module):
     """Learner weights, anchor-GCN classifier and the head-tail contrastive model."""
 
