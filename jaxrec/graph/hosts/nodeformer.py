@@ -262,7 +262,7 @@ class NodeFormerHost:
             out = kernel_attention(qf, kf, v, gumbel)
         for r, (rows, cols, vals) in enumerate(self._bias_graphs):
             gate = jax.nn.sigmoid(layer.rb[...][r])  # [H]
-            prop = jax.vmap(lambda vh: ops.spmm(rows, cols, vals, vh, n))(v)
+            prop = jax.vmap(ops.spmm, in_axes=(None, None, None, 0, None))(rows, cols, vals, v, n)
             out = out + gate[:, None, None] * prop
         out = layer.wo(out.transpose(1, 0, 2).reshape(n, c.heads * c.hidden))
         # Edge regulariser on observed edges (receiver row <- source col), non-Gumbel weights.
