@@ -218,3 +218,15 @@ def spmm(
 ) -> jax.Array:
     """Sparse x dense: ``out[i] = sum_{e: rows[e] = i} values[e] * h[cols[e]]``, [num_nodes, f]."""
     return jax.ops.segment_sum(values[:, None] * h[cols], rows, num_segments=num_nodes)
+
+
+def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+    """Inverted dropout of activations: zero with probability ``rate``, scale the rest by
+    ``1 / (1 - rate)``; the identity when ``key`` is None (evaluation) or ``rate`` is 0.
+    (Appended by gsl3 for PROSE and NodeFormer.)"""
+    if key is None or rate == 0.0:
+        return x
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate=}")
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))

@@ -11,8 +11,10 @@ with UnGSL (GRCN Cora: lr 0.0625, lr_graph 1.6e-3). ``UnGSLDefaults.retuned_host
 ``ungsl.use_retuned_host`` is true. Default: true, faithful to the authors' best-params file,
 which is what produced the logged UnGSL numbers (set it false to isolate the plug-in's effect).
 
-Registration points: gsl2 adds "idgl" and "slaps", gsl3 adds "sublime", "prose" and
-"nodeformer" below, each as ``HOSTS["<name>"] = HostSpec(...)`` importing its own module.
+Where the authors ship no UnGSL values for a host and dataset, the spec's suggested starting
+point is used (tau_0 0.7, beta 0.5, ungsl_lr 1e-3; spec §2.4), i.e. the ``UnGSLDefaults``
+defaults. SUBLIME and NodeFormer hold dense [n, n] tensors per seed (FGP parameters + Adam moments
++ the anchor graph; all-pair attention with UnGSL), so their seeds run in a loop, not a vmap.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from jaxrec.graph.hosts import gcn, grcn
+from jaxrec.graph.hosts import gcn, grcn, idgl, nodeformer, prose, slaps, sublime
 
 __all__ = ["HOSTS", "HostSpec", "UnGSLDefaults", "get_host"]
 
@@ -83,31 +85,6 @@ def _grcn_ungsl(dataset: str) -> UnGSLDefaults:
     )
 
 
-HOSTS: dict[str, HostSpec] = {
-    "gcn": HostSpec(build=gcn.build, config_cls=gcn.GCNHostConfig, preset=gcn.preset),
-    "grcn": HostSpec(
-        build=grcn.build,
-        config_cls=grcn.GRCNConfig,
-        preset=grcn.preset,
-        ungsl_defaults=_grcn_ungsl,
-    ),
-    # gsl2: "idgl", "slaps"; gsl3: "sublime", "prose", "nodeformer" (register here).
-}
-
-
-def get_host(name: str) -> HostSpec:
-    """The registered host ``name``; unknown names raise with the list of known ones."""
-    if name not in HOSTS:
-        raise ValueError(f"unknown GSL host {name!r}; registered: {sorted(HOSTS)}")
-    return HOSTS[name]
-
-
-# gsl2: IDGL and SLAPS. The authors ship no UnGSL best values for IDGL, nor for SLAPS on Cora or
-# Citeseer (only SLAPS Roman-empire): those datasets get the spec's suggested starting point
-# (tau_0 in 0.5-0.9, beta in 0.2-0.8, ungsl_lr 1e-3; spec §2.4), i.e. the UnGSLDefaults defaults.
-from jaxrec.graph.hosts import idgl, slaps
-
-
 def _idgl_ungsl(dataset: str) -> UnGSLDefaults:
     """No shipped values: the spec's starting point (tau_0 0.7, beta 0.5, lr 1e-3); sparse form
     in the authors' patch (applied densely on the same non-zeros here)."""
@@ -129,12 +106,52 @@ def _slaps_ungsl(dataset: str) -> UnGSLDefaults:
     return UnGSLDefaults(form="sparse")
 
 
-HOSTS["idgl"] = HostSpec(
-    build=idgl.build, config_cls=idgl.IDGLConfig, preset=idgl.preset, ungsl_defaults=_idgl_ungsl
-)
-HOSTS["slaps"] = HostSpec(
-    build=slaps.build,
-    config_cls=slaps.SLAPSConfig,
-    preset=slaps.preset,
-    ungsl_defaults=_slaps_ungsl,
-)
+def _module_ungsl(module) -> Callable[[str], UnGSLDefaults]:
+    return lambda dataset: UnGSLDefaults(**module.ungsl_defaults(dataset))
+
+
+HOSTS: dict[str, HostSpec] = {
+    "gcn": HostSpec(build=gcn.build, config_cls=gcn.GCNHostConfig, preset=gcn.preset),
+    "grcn": HostSpec(
+        build=grcn.build,
+        config_cls=grcn.GRCNConfig,
+        preset=grcn.preset,
+        ungsl_defaults=_grcn_ungsl,
+    ),
+    "idgl": HostSpec(
+        build=idgl.build, config_cls=idgl.IDGLConfig, preset=idgl.preset, ungsl_defaults=_idgl_ungsl
+    ),
+    "slaps": HostSpec(
+        build=slaps.build,
+        config_cls=slaps.SLAPSConfig,
+        preset=slaps.preset,
+        ungsl_defaults=_slaps_ungsl,
+    ),
+    "sublime": HostSpec(
+        build=sublime.build,
+        config_cls=sublime.SublimeConfig,
+        preset=sublime.preset,
+        ungsl_defaults=_module_ungsl(sublime),
+        vmappable=False,
+    ),
+    "prose": HostSpec(
+        build=prose.build,
+        config_cls=prose.ProseConfig,
+        preset=prose.preset,
+        ungsl_defaults=_module_ungsl(prose),
+    ),
+    "nodeformer": HostSpec(
+        build=nodeformer.build,
+        config_cls=nodeformer.NodeFormerConfig,
+        preset=nodeformer.preset,
+        ungsl_defaults=_module_ungsl(nodeformer),
+        vmappable=False,
+    ),
+}
+
+
+def get_host(name: str) -> HostSpec:
+    """The registered host ``name``; unknown names raise with the list of known ones."""
+    if name not in HOSTS:
+        raise ValueError(f"unknown GSL host {name!r}; registered: {sorted(HOSTS)}")
+    return HOSTS[name]
