@@ -5,19 +5,21 @@ import dataclasses
 from jaxrec.graph.config import GraphDataConfig, GSLExperiment, host_configs
 
 DEFAULT_ROOT = "../shared/data/graph/planetoid"
-DATASETS = ("cora", "citeseer", "pubmed")
 
 
 def planetoid_config(host: str, arg: str | None) -> GSLExperiment:
-    """``host`` on a Planetoid dataset (arg: cora (default), citeseer or pubmed), 10 seeds."""
-    dataset = arg or "cora"
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    """``host`` on a Planetoid dataset, 10 seeds. arg: ``<dataset>[-cpu]``: cora (default),
+    citeseer, pubmed or any other Planetoid-format name (with ``--set data.root=...``; hosts
+    start from Cora's hyperparameters there); ``-cpu`` selects the hosts' reduced CPU budget."""
+    dataset, _, budget = (arg or "cora").partition("-")
+    if budget not in ("", "cpu"):
+        raise ValueError(f"config arg must be <dataset>[-cpu], got {arg!r}")
+    budget = budget or "full"
     return GSLExperiment(
-        name=f"gsl-{dataset}-{host}",
+        name=f"gsl-{dataset}-{host}" + ("-cpu" if budget == "cpu" else ""),
         host=host,
         data=GraphDataConfig(source="planetoid", name=dataset, root=DEFAULT_ROOT),
-        hosts=host_configs(dataset),
+        hosts=host_configs(dataset, budget),
         seeds=10,
     )
 

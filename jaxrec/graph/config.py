@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxrec.graph.hosts import HOSTS, gcn, grcn
+from jaxrec.graph.hosts import HOSTS, gcn, grcn, idgl, nodeformer, prose, slaps, sublime
 
 __all__ = ["GSLExperiment", "GraphDataConfig", "HostConfigs", "UnGSLConfig", "host_configs"]
 
@@ -72,18 +72,29 @@ class UnGSLConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HostConfigs:
-    """One section per registered host type (gsl2/gsl3 add idgl, slaps, sublime, prose,
-    nodeformer here)."""
+    """One section per registered host type."""
 
     gcn: gcn.GCNHostConfig = gcn.GCNHostConfig()
     grcn: grcn.GRCNConfig = grcn.GRCNConfig()
+    idgl: idgl.IDGLConfig = idgl.IDGLConfig()
+    slaps: slaps.SLAPSConfig = slaps.SLAPSConfig()
+    sublime: sublime.SublimeConfig = sublime.SublimeConfig()
+    prose: prose.ProseConfig = prose.ProseConfig()
+    nodeformer: nodeformer.NodeFormerConfig = nodeformer.NodeFormerConfig()
 
 
-def host_configs(dataset: str) -> HostConfigs:
-    """Every host section at its preset for ``dataset``."""
-    return HostConfigs(
-        **{f.name: HOSTS[f.name].preset(dataset) for f in dataclasses.fields(HostConfigs)}
-    )
+def host_configs(dataset: str, budget: str = "full") -> HostConfigs:
+    """Every host section at its preset for ``dataset`` ("full": OpenGSL's protocol; "cpu": the
+    hosts' documented reduced training for 2-core reproductions). A dataset without a preset of
+    its own (a user-supplied Planetoid-format graph, the synthetic graph) starts from Cora's."""
+    sections = {}
+    for field in dataclasses.fields(HostConfigs):
+        preset = HOSTS[field.name].preset
+        try:
+            sections[field.name] = preset(dataset, budget)
+        except ValueError:
+            sections[field.name] = preset("cora", budget)
+    return HostConfigs(**sections)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,20 +122,36 @@ def weighted_cosine(x: jax.Array, w: jax.Array, y: jax.Array | None = None) -> j
     return jnp.einsum("mnd,msd->ns", xs, ys) / w.shape[0]
 
 
+def _order_keys(s: jax.Array) -> jax.Array:
+    """uint32 keys with the order of the float32 values (-0.0 and +0.0 equal)."""
+    s = jnp.where(s == 0, jnp.zeros_like(s), s).astype(jnp.float32)
+    bits = jax.lax.bitcast_convert_type(s, jnp.uint32)
+    return jnp.where((bits >> 31) == 1, ~bits, bits | jnp.uint32(0x80000000))
+
+
 def top_k_mask(s: jax.Array, k: int) -> jax.Array:
     """Boolean [n, m] mask of the ``k`` largest entries of every row (ties: lower column index
-    first, as ``lax.top_k``; a row's own diagonal entry is eligible)."""
+    first, as ``lax.top_k``; a row's own diagonal entry is eligible).
+
+    Radix select instead of ``lax.top_k`` (which sorts: 0.8 s for 2708 x 2708 on 2 CPU cores,
+    against 0.14 s here): the k-th largest value of each row is found bit by bit on
+    order-preserving uint32 keys (32 passes of compare-and-count), then the entries above it and
+    the first ``k - #above`` entries equal to it are kept.
+    """
     if not 1 <= k <= s.shape[-1]:
         raise ValueError(f"k must be in [1, {s.shape[-1]}], got {k=}")
-    # Threshold at the k-th value instead of scattering top_k's indices (a scatter is slow on
-    # CPU). top_k lists equal values in column order, so the selected entries tied with the k-th
-    # value are exactly those at or before the k-th entry's column.
-    # The barrier keeps XLA from fusing top_k into the elementwise comparison (which recomputes
-    # it per entry: 40x slower on CPU).
-    values, index = jax.lax.optimization_barrier(jax.lax.top_k(jax.lax.stop_gradient(s), k))
-    kth, kth_col = values[:, -1:], index[:, -1:]
-    cols = jnp.arange(s.shape[1])[None, :]
-    return (s > kth) | ((s == kth) & (cols <= kth_col))
+    keys = _order_keys(jax.lax.stop_gradient(s))
+
+    def refine(bit: jax.Array, kth: jax.Array) -> jax.Array:
+        candidate = kth | (jnp.uint32(1) << (31 - bit).astype(jnp.uint32))
+        enough = jnp.sum(keys >= candidate, axis=-1, keepdims=True, dtype=jnp.int32) >= k
+        return jnp.where(enough, candidate, kth)
+
+    kth = jax.lax.fori_loop(0, 32, refine, jnp.zeros((*s.shape[:-1], 1), jnp.uint32))
+    above = keys > kth
+    ties = keys == kth
+    room = k - jnp.sum(above, axis=-1, keepdims=True, dtype=jnp.int32)
+    return above | (ties & (jnp.cumsum(ties, axis=-1, dtype=jnp.int32) <= room))
 
 
 def top_k_rows(s: jax.Array, k: int) -> jax.Array:

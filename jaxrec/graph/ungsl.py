@@ -4,13 +4,19 @@ Every learned edge ``i <- j`` (row i receives from column j, as in ``(S H)_i = s
 is re-weighted by the *source's* confidence ``c_j`` against the *receiver's* learnable threshold
 ``tau_i``::
 
-    w_ij = 2 sigmoid(c_j - tau_i)
-    m_ij = w_ij if w_ij >= 1 (i.e. c_j >= tau_i) else beta
-    S~_ij = S_ij m_ij   on edges (S_ij > edge_threshold), 0 elsewhere
+    e_ij = [S_ij > edge_threshold]                 (an edge of the learned graph)
+    w_ij = 2 sigmoid(c_j e_ij - tau_i)
+    m_ij = w_ij if w_ij >= 1 (i.e. c_j e_ij >= tau_i) else beta
+    S~_ij = S_ij m_ij
 
 ``jnp.where`` keeps the authors' gradient semantics exactly: ``tau_i`` gets gradient only from
 kept-branch edges (``dm/dtau_i = -2 sigma (1 - sigma)``), the beta branch is a constant, and
 ``S`` still receives gradient through both branches. Confidences are fixed (stage 1).
+
+Entries that are not edges see confidence 0, exactly as the authors' dense module masks the
+confidence matrix by ``S > AdjThreshold``: zeros stay zero, and the tiny non-edge values of a
+dense learner (SUBLIME's FGP, spec pitfall 5) are scaled by ``beta`` (for ``tau_i > 0``), not
+dropped.
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ def ungsl_dense(
     edge_threshold: float = 0.0,
 ) -> jax.Array:
     """Re-weights a dense learned graph ``s`` [n, n] (rows receive); ``confidence``, ``tau`` [n]."""
-    m = _multiplier(confidence[None, :], tau[:, None], beta)
-    return jnp.where(s > edge_threshold, s * m, jnp.zeros_like(s))
+    edge = s > edge_threshold
+    return s * _multiplier(jnp.where(edge, confidence[None, :], 0.0), tau[:, None], beta)
 
 
 def ungsl_edges(
@@ -51,8 +57,8 @@ def ungsl_edges(
 ) -> jax.Array:
     """Edge-list form: ``values`` [E] of edges ``rows[e] <- cols[e]`` re-weighted as in
     :func:`ungsl_dense` (gathers ``tau[rows]`` and ``confidence[cols]``)."""
-    m = _multiplier(confidence[cols], tau[rows], beta)
-    return jnp.where(values > edge_threshold, values * m, jnp.zeros_like(values))
+    edge = values > edge_threshold
+    return values * _multiplier(jnp.where(edge, confidence[cols], 0.0), tau[rows], beta)
 
 
 @jax.tree_util.register_dataclass

@@ -52,6 +52,12 @@ def test_run_writes_results_and_resumes_from_cached_stages(cfg, tmp_path, monkey
         experiment.run(changed, tmp_path)
 
 
+def cora_preset():
+    from jaxrec.graph.hosts import grcn
+
+    return grcn.preset("cora")
+
+
 def test_configs_and_overrides_are_type_checked(cfg):
     names = dict(cli.list_configs())
     assert {"gsl/grcn", "gsl/gcn", "gsl/synthetic"} <= set(names)
@@ -63,5 +69,12 @@ def test_configs_and_overrides_are_type_checked(cfg):
         config_lib.override(cfg, ["hosts.grcn.kk=3"])
     with pytest.raises(ValueError, match="unknown host"):
         config_lib.override(cfg, ["host=nope"])
-    with pytest.raises(ValueError, match="dataset"):
-        cli.load_config("gsl/grcn:imdb")
+    with pytest.raises(ValueError, match="config arg"):
+        cli.load_config("gsl/grcn:cora-gpu")
+    other = cli.load_config("gsl/grcn:mygraph")  # another Planetoid-format name: Cora's settings
+    assert other.data.name == "mygraph" and other.hosts.grcn == cora_preset()
+    cpu = cli.load_config("gsl/slaps:cora-cpu")
+    assert (
+        cpu.name.endswith("-cpu")
+        and cpu.hosts.slaps.epochs < cli.load_config("gsl/slaps").hosts.slaps.epochs
+    )

@@ -105,3 +105,15 @@ def test_spmm_equals_dense_product():
     h = rng.normal(size=(6, 3))
     out = jax.jit(ops.spmm, static_argnums=4)(rows, cols, jnp.asarray(values), jnp.asarray(h), 6)
     np.testing.assert_allclose(out, a @ h, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 7, 40])
+def test_top_k_mask_equals_lax_top_k_with_ties_and_negatives(k):
+    rng = np.random.default_rng(k)
+    values = np.round(rng.normal(size=(30, 40)) * 2) / 2  # many ties, negatives, zeros
+    values[values == 0] = 0.0  # lax.top_k orders -0.0 below +0.0; we treat them as equal
+    values[:3] = rng.normal(size=(3, 40)) * 1e30  # extreme magnitudes
+    _, index = jax.lax.top_k(jnp.asarray(values, jnp.float32), k)
+    expected = np.zeros(values.shape, bool)
+    np.put_along_axis(expected, np.asarray(index), True, axis=1)
+    np.testing.assert_array_equal(ops.top_k_mask(jnp.asarray(values, jnp.float32), k), expected)

@@ -16,10 +16,8 @@ Forward pass (A: original 0/1 adjacency plus self-loops, ``Â = D^-1/2 A D^-1/2`
 
 UnGSL and negative similarities: the authors' patch multiplies every stored entry of the kNN
 graph by the mask, with the confidence zeroed where ``S <= 0``; a negative kept similarity
-therefore gets ``m = 2 sigma(-tau_i)`` if ``tau_i <= 0`` and ``beta`` otherwise. The hook
-(``reweight.dense``) treats only positive entries as edges, so this host re-weights the negative
-entries itself with the same rule (``negative_edges="authors"``, default); ``"drop_reweight"``
-leaves them untouched instead.
+therefore gets ``m = 2 sigma(-tau_i)`` if ``tau_i <= 0`` and ``beta`` otherwise — which is what
+``reweight.dense`` does for every non-edge entry.
 
 Cost: the propagation on the original graph uses its edge list (:func:`ops.spmm`); ``Z Z^T`` is a
 dense ``n x n x d`` product (Cora: 10.5 GFLOP forward, as much backward), the dominant cost.
@@ -45,7 +43,7 @@ from jaxrec.graph.hosts._common import (
     module_graphdef,
     module_params,
 )
-from jaxrec.graph.ungsl import EdgeReweight, ungsl_dense
+from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models import GCN
 
 __all__ = ["GRCNConfig", "GRCNHost", "build", "preset"]
@@ -59,7 +57,6 @@ class GRCNConfig:
     hidden, dropout: classifier GCN.
     lr, weight_decay: classifier Adam; lr_graph: encoder Adam (no weight decay).
     epochs, eval_every, patience (epochs, 0 = off), normalize_features: run protocol.
-    negative_edges: UnGSL on negative kept similarities, "authors" or "drop_reweight" (above).
     """
 
     k: int = 100
@@ -73,21 +70,19 @@ class GRCNConfig:
     eval_every: int = 1
     patience: int = 0
     normalize_features: bool = False
-    negative_edges: str = "authors"
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.hidden < 1 or not 0 <= self.dropout < 1:
             raise ValueError(f"bad GRCN config: {self.k=}, {self.hidden=}, {self.dropout=}")
         if min(self.lr, self.lr_graph) <= 0 or self.weight_decay < 0:
             raise ValueError(f"bad GRCN learning rates: {self.lr=}, {self.lr_graph=}")
-        if self.negative_edges not in ("authors", "drop_reweight"):
-            raise ValueError(
-                f"negative_edges must be 'authors' or 'drop_reweight', got {self.negative_edges=}"
-            )
 
 
-def preset(dataset: str) -> GRCNConfig:
-    """OpenGSL v0.0.6 ``grcn_cora.yaml`` / ``grcn_citeseer.yaml`` (other names: the Cora one)."""
+def preset(dataset: str, budget: str = "full") -> GRCNConfig:
+    """OpenGSL v0.0.6 ``grcn_cora.yaml`` / ``grcn_citeseer.yaml`` (other names: the Cora one).
+    The "cpu" budget is the full protocol (one dense n x n similarity per epoch)."""
+    if budget not in ("full", "cpu"):
+        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
     if dataset == "citeseer":
         return GRCNConfig(k=200, normalize_embeddings=False, lr=5e-2, epochs=200)
     return GRCNConfig()
@@ -144,16 +139,7 @@ class GRCNHost:
         """The (UnGSL re-weighted) symmetrised top-K similarity graph, before fusion."""
         z = self.embeddings(encoder, data)
         s = ops.symmetrize(ops.top_k_rows(ops.inner_product(z), self.cfg.k), "sum")
-        if not reweight.enabled:
-            return s
-        out = reweight.dense(s)
-        if self.cfg.negative_edges == "authors":
-            negative = jnp.minimum(s, 0.0)
-            zeros = jnp.zeros_like(reweight.confidence)
-            out = out - ungsl_dense(-negative, zeros, reweight.tau, reweight.beta)
-        else:
-            out = out + jnp.minimum(s, 0.0)
-        return out
+        return reweight.dense(s)
 
     def _forward(self, params: Any, data: GraphData, reweight, key) -> jax.Array:
         s = self.learned_graph(params["encoder"], data, reweight)

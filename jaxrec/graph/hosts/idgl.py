@@ -149,12 +149,15 @@ _PRESETS = {
 }
 
 
-def preset(dataset: str) -> IDGLConfig:
+def preset(dataset: str, budget: str = "full") -> IDGLConfig:
     """OpenGSL v0.0.6's IDGL config for ``dataset`` ("cora" or "citeseer"; OpenGSL runs Pubmed
-    only with anchors, which this dense host does not implement)."""
+    only with anchors, which this dense host does not implement); ``budget="cpu"``:
+    :func:`cpu_budget`."""
     if dataset not in _PRESETS:
         raise ValueError(f"no IDGL preset for {dataset=}; known: {sorted(_PRESETS)}")
-    return _PRESETS[dataset]
+    if budget not in ("full", "cpu"):
+        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
+    return cpu_budget(_PRESETS[dataset]) if budget == "cpu" else _PRESETS[dataset]
 
 
 def cpu_budget(config: IDGLConfig) -> IDGLConfig:

@@ -129,11 +129,14 @@ _PRESETS = {
 }
 
 
-def preset(dataset: str) -> SLAPSConfig:
-    """OpenGSL v0.0.6's SLAPS config for ``dataset`` ("cora" or "citeseer")."""
+def preset(dataset: str, budget: str = "full") -> SLAPSConfig:
+    """OpenGSL v0.0.6's SLAPS config for ``dataset`` ("cora" or "citeseer"); ``budget="cpu"``:
+    :func:`cpu_budget`."""
     if dataset not in _PRESETS:
         raise ValueError(f"no SLAPS preset for {dataset=}; known: {sorted(_PRESETS)}")
-    return _PRESETS[dataset]
+    if budget not in ("full", "cpu"):
+        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
+    return cpu_budget(_PRESETS[dataset]) if budget == "cpu" else _PRESETS[dataset]
 
 
 def cpu_budget(config: SLAPSConfig) -> SLAPSConfig:
