@@ -9,6 +9,14 @@ from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validat
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
+from jaxrec.data.title_sequences import (
+    TitleSequences,
+    TitleWorld,
+    chronological_holdout,
+    load_item_titles,
+    load_llmrec_csv,
+    synthetic_title_world,
+)
 from jaxrec.data.tfds_source import (
     GrainBatches,
     interaction_dataset,
@@ -18,6 +26,12 @@ from jaxrec.data.tfds_source import (
 
 __all__ = [
     "CFDataset",
+    "TitleSequences",
+    "TitleWorld",
+    "chronological_holdout",
+    "load_item_titles",
+    "load_llmrec_csv",
+    "synthetic_title_world",
     "DataFormatError",
     "InteractionBatches",
     "Interactions",
