@@ -210,7 +210,7 @@ def children(trie: TrieArrays, nodes: jax.Array, max_fanout: int) -> tuple[jax.A
     safe = jnp.maximum(nodes, 0)
     start = trie.offsets[safe]
     count = jnp.where(nodes >= 0, trie.offsets[safe + 1] - start, 0)
-    slot = jnp.arange(max_fanout, dtype=jnp.int32)
+    slot = jnp.arange(max_fanout, dtype=jnp.int32).reshape((1,) * nodes.ndim + (max_fanout,))
     valid = slot < count[..., None]
     index = jnp.clip(start[..., None] + slot, 0, trie.child_tokens.shape[0] - 1)
     tokens = jnp.where(valid, trie.child_tokens[index], -1)
