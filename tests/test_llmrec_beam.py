@@ -5,7 +5,6 @@ Runs against a tiny test-only decoder that implements the decoder interface: the
 logits are a fixed table indexed by (last token, tokens generated so far).
 """
 
-import functools
 from typing import NamedTuple
 
 import jax

@@ -11,7 +11,7 @@ import pytest
 from jaxrec.data import synthetic_title_world
 from jaxrec.llmrec import trie as trie_lib
 from jaxrec.llmrec.ats import ats_init, ats_rows, ats_statistics, ats_step
-from jaxrec.llmrec.config import ATSConfig, ats_preset
+from jaxrec.llmrec.config import ats_preset
 from jaxrec.llmrec.prompts import encode_windows
 from jaxrec.llmrec.tokenizer import TextTokenizer
 

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxrec.llmrec.config import ATSConfig
 
-__all__ = ["ats_init", "ats_rows", "ats_statistics", "ats_target", "ats_step"]
+__all__ = ["ats_init", "ats_rows", "ats_statistics", "ats_step", "ats_target"]
 
 
 def ats_init(cfg: ATSConfig) -> dict[str, jax.Array]:

@@ -36,7 +36,7 @@ import numpy as np
 from jaxrec.llmrec.trie import TrieArrays, children
 from jaxrec.metrics import ranking_metrics
 
-__all__ = ["BeamResult", "SCORINGS", "constrained_beam_search", "exact_match_metrics"]
+__all__ = ["SCORINGS", "BeamResult", "constrained_beam_search", "exact_match_metrics"]
 
 SCORINGS = ("softmax_then_mask", "mask_then_softmax")
 

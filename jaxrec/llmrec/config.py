@@ -15,8 +15,8 @@ __all__ = [
     "CBSConfig",
     "DataConfig",
     "LossConfig",
-    "ModelConfig",
     "MSLExperiment",
+    "ModelConfig",
     "ats_preset",
 ]
 

@@ -21,7 +21,7 @@ from jaxrec.data.title_sequences import TitleSequences
 from jaxrec.llmrec.tokenizer import TextTokenizer
 from jaxrec.llmrec.trie import TitleTrie, title_entry, walk_responses
 
-__all__ = ["PREAMBLE", "WORDING", "prompt_text", "encode_windows"]
+__all__ = ["PREAMBLE", "WORDING", "encode_windows", "prompt_text"]
 
 PREAMBLE = (
     "Below is an instruction that describes a task, paired with an input that provides further "

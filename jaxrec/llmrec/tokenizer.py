@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TextTokenizer", "train_bpe_tokenizer", "load_tokenizer"]
+__all__ = ["TextTokenizer", "load_tokenizer", "train_bpe_tokenizer"]
 
 PAD, EOS = "<pad>", "<eos>"
 

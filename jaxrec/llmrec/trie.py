@@ -29,8 +29,8 @@ import numpy as np
 
 __all__ = [
     "TitleTrie",
-    "TrieArrays",
     "TokenizationMismatchError",
+    "TrieArrays",
     "build_trie",
     "children",
     "entries_from_titles",

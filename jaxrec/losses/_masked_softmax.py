@@ -34,7 +34,7 @@ from jax.typing import ArrayLike
 
 from jaxrec.losses._utils import as_float_array, as_mask, masked_reduce
 
-__all__ = ["masked_softmax_loss", "masked_softmax_loss_gather", "lm_loss"]
+__all__ = ["lm_loss", "masked_softmax_loss", "masked_softmax_loss_gather"]
 
 
 def _target_logits(logits: jax.Array, targets: ArrayLike) -> jax.Array:
