@@ -125,7 +125,7 @@ def test_small_beams_return_only_catalogue_titles(scoring):
 
 
 def test_more_beams_than_titles_leaves_empty_slots_not_free_text():
-    entries, trie, table, prompts = _world(2, n=3)
+    _, trie, table, prompts = _world(2, n=3)
     out = _search(trie, table, prompts, num_beams=6, num_return=6, scoring="mask_then_softmax")
     assert np.all(np.sort(out.entries[:, :3], axis=1) == np.arange(3))
     assert np.all(out.entries[:, 3:] == -1) and np.all(np.isneginf(out.scores[:, 3:]))

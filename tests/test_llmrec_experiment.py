@@ -11,8 +11,14 @@ import pytest
 from jaxrec import data as data_lib
 from jaxrec import train
 from jaxrec.data import DataFormatError
-from jaxrec.llmrec.config import CBSConfig, DataConfig, LossConfig, ModelConfig, MSLExperiment
-from jaxrec.llmrec.config import ats_preset
+from jaxrec.llmrec.config import (
+    CBSConfig,
+    DataConfig,
+    LossConfig,
+    ModelConfig,
+    MSLExperiment,
+    ats_preset,
+)
 from jaxrec.train import DEFAULT_RULES, LoopConfig, MeshConfig, OptimizerConfig
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +97,7 @@ def test_synthetic_world_plants_genre_preference():
 # Experiment (needs the decoder of jaxrec.models.llm)
 
 llm = pytest.importorskip("jaxrec.models.llm")
-from jaxrec.llmrec import experiment  # noqa: E402
+from jaxrec.llmrec import experiment
 
 RULES = tuple(DEFAULT_RULES) + tuple(r for r in (("layers", None),) if r not in DEFAULT_RULES)
 

@@ -50,7 +50,7 @@ def _reference(logits, targets, valid, tau, tau_factor, drop_single):
 def test_masked_softmax_matches_numpy_and_gather(tau_factor, drop_single, tau):
     logits, targets, valid, cand = _problem(0)
     per, keep = _reference(logits, targets, valid, tau, tau_factor, drop_single)
-    kw = dict(temperature=tau, tau_factor=tau_factor, drop_single_valid=drop_single)
+    kw = {"temperature": tau, "tau_factor": tau_factor, "drop_single_valid": drop_single}
     dense = jax.jit(lambda *a: masked_softmax_loss(*a, **kw))(logits, targets, valid)
     gather = jax.jit(lambda *a: masked_softmax_loss_gather(*a, **kw))(logits, targets, cand)
     np.testing.assert_allclose(dense, per.sum() / keep.sum(), rtol=1e-5)
@@ -120,7 +120,9 @@ def test_all_masked_is_zero_without_nan():
     logits, targets, valid, cand = _problem(5)
     where = np.zeros(targets.shape, bool)
     for fn, arg in ((masked_softmax_loss, valid), (masked_softmax_loss_gather, cand)):
-        value, grad = jax.value_and_grad(lambda x: fn(x, targets, arg, where=where))(logits)
+        value, grad = jax.value_and_grad(
+            lambda x, fn=fn, arg=arg: fn(x, targets, arg, where=where)
+        )(logits)
         assert float(value) == 0.0 and np.all(np.asarray(grad) == 0.0)
     value, grad = jax.value_and_grad(lambda x: lm_loss(x, targets, where=where))(logits)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0.0)

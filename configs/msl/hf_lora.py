@@ -53,7 +53,7 @@ def get_config(arg: str | None = None) -> MSLExperiment:
             lora_alpha=16.0,
             lora_targets=("q_proj", "v_proj"),
             dtype="bfloat16",
-        ),  # fmt: skip
+        ),
         loss=LossConfig(name="msl", temperature=1.5, ats=ats_preset("code")),
         cbs=CBSConfig(num_beams=10, num_return=10, batch_size=16),
         optimizer=OptimizerConfig(name="adamw", lr=1e-4, schedule="linear", warmup_steps=20),

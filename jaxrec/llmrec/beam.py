@@ -111,15 +111,15 @@ def constrained_beam_search(
     last = jnp.repeat(logits[:, -1], k, axis=0)
     vocab = last.shape[-1]
     first = jnp.arange(k) == 0
-    carry = dict(
-        step=jnp.zeros((), jnp.int32),
-        cache=cache,
-        last=last,
-        node=jnp.zeros((batch, k), jnp.int32),
-        score=jnp.broadcast_to(jnp.where(first, 0.0, -jnp.inf)[None, :], (batch, k)),
-        fin_score=jnp.full((batch, k), -jnp.inf),
-        fin_entry=jnp.full((batch, k), -1, jnp.int32),
-    )
+    carry = {
+        "step": jnp.zeros((), jnp.int32),
+        "cache": cache,
+        "last": last,
+        "node": jnp.zeros((batch, k), jnp.int32),
+        "score": jnp.broadcast_to(jnp.where(first, 0.0, -jnp.inf)[None, :], (batch, k)),
+        "fin_score": jnp.full((batch, k), -jnp.inf),
+        "fin_entry": jnp.full((batch, k), -1, jnp.int32),
+    }
     worst_len = max_depth if length_penalty >= 0 else None
 
     def done(c: dict) -> jax.Array:
@@ -165,15 +165,15 @@ def constrained_beam_search(
         rows = (jnp.arange(batch)[:, None] * k + source).reshape(-1)
         cache = c["cache"].take(rows)
         last, cache = model.decode(token.reshape(-1).astype(jnp.int32), cache)
-        return dict(
-            step=c["step"] + 1,
-            cache=cache,
-            last=last,
-            node=node.astype(jnp.int32),
-            score=score,
-            fin_score=fin_score,
-            fin_entry=fin_entry.astype(jnp.int32),
-        )
+        return {
+            "step": c["step"] + 1,
+            "cache": cache,
+            "last": last,
+            "node": node.astype(jnp.int32),
+            "score": score,
+            "fin_score": fin_score,
+            "fin_entry": fin_entry.astype(jnp.int32),
+        }
 
     out = jax.lax.while_loop(cond, body, carry)
     entries = out["fin_entry"][:, :num_return]

@@ -31,28 +31,38 @@ PREAMBLE = (
 # dataset -> (instruction, history prefix); the authors' utils.get_prompt wording.
 WORDING: dict[str, tuple[str, str]] = {
     "toy": (
-        "Given a list of toys the user has played before, please recommend a new toy that the "
-        "user likes to the user.",
+        (
+            "Given a list of toys the user has played before, please recommend a new toy that the "
+            "user likes to the user."
+        ),
         "The user has played the following toys before: ",
     ),
     "book": (
-        "Given a list of books the user has read before, please recommend a new book that the "
-        "user likes to the user.",
+        (
+            "Given a list of books the user has read before, please recommend a new book that the "
+            "user likes to the user."
+        ),
         "The user has read the following books before: ",
     ),
     "clothing": (
-        "Given a list of clothing the user has worn before, please recommend a new clothing that "
-        "the user likes to the user.",
+        (
+            "Given a list of clothing the user has worn before, please recommend a new clothing that "
+            "the user likes to the user."
+        ),
         "The user has worn the following clothing before: ",
     ),
     "office": (
-        "Given a list of office products the user has used before, please recommend a new office "
-        "product that the user likes to the user.",
+        (
+            "Given a list of office products the user has used before, please recommend a new office "
+            "product that the user likes to the user."
+        ),
         "The user has used the following office products before: ",
     ),
     "synthetic": (
-        "Given a list of books the user has read before, please recommend a new book that the "
-        "user likes to the user.",
+        (
+            "Given a list of books the user has read before, please recommend a new book that the "
+            "user likes to the user."
+        ),
         "The user has read the following books before: ",
     ),
 }
