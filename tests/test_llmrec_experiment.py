@@ -99,7 +99,7 @@ def test_synthetic_world_plants_genre_preference():
 llm = pytest.importorskip("jaxrec.models.llm")
 from jaxrec.llmrec import experiment
 
-RULES = tuple(DEFAULT_RULES) + tuple(r for r in (("layers", None),) if r not in DEFAULT_RULES)
+RULES = DEFAULT_RULES
 
 
 def _tiny(loss: LossConfig, **changes) -> MSLExperiment:

@@ -89,14 +89,16 @@ def _model_fn(cfg: MSLExperiment, vocab_size: int, max_len: int):
 
     m = cfg.model
     if m.pretrained:
-        return functools.partial(
-            llm.load_pretrained,
-            m.pretrained,
-            lora_rank=m.lora_rank,
-            lora_alpha=m.lora_alpha,
-            lora_targets=m.lora_targets,
-            dtype=m.dtype,
-        )
+        # Loads the checkpoint and attaches LoRA adapters. Note: init_train_state calls this
+        # inside jit, so the weights become compile-time constants; fine for small checkpoints,
+        # an 8B model needs an init path that loads outside jit (not done yet).
+        lora = llm.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, targets=m.lora_targets)
+
+        def pretrained(rngs):
+            model, _ = llm.load_pretrained(m.pretrained, dtype=m.dtype)
+            return llm.add_lora(model, lora, rngs=rngs) if m.lora_rank else model
+
+        return pretrained
     llm_cfg = llm.LLMConfig(
         vocab_size=vocab_size,
         hidden_size=m.dim,
