@@ -19,7 +19,11 @@ from jaxrec import config as config_lib
 __all__ = ["main", "load_config", "config_dirs"]
 
 # method name -> module with ``run(cfg, run_dir) -> dict`` (imported lazily).
-RUNNERS = {"psl": "jaxrec.cf.experiment", "gsl": "jaxrec.graph.experiment"}
+RUNNERS = {
+    "psl": "jaxrec.cf.experiment",
+    "gsl": "jaxrec.graph.experiment",
+    "msl": "jaxrec.llmrec.experiment",
+}
 
 
 def config_dirs() -> list[Path]:

@@ -1,5 +1,5 @@
-"""Data: collaborative filtering (interactions) and node-classification graphs (Planetoid,
-synthetic SBM): file formats -> numpy, splits, samplers, batch iterators.
+"""Data: collaborative filtering (interactions), node-classification graphs (Planetoid,
+synthetic SBM) and item-title sequences (MSL/BIGRec CSV, synthetic title world): file formats -> numpy, splits, samplers, batch iterators.
 
 The TFDS/grain input path (``interaction_dataset``, ``tfds_interaction_dataset``) needs the
 optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only when called.
@@ -13,6 +13,14 @@ from jaxrec.data.planetoid import load_planetoid
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
 from jaxrec.data.synthetic_graph import synthetic_sbm_graph
+from jaxrec.data.title_sequences import (
+    TitleSequences,
+    TitleWorld,
+    chronological_holdout,
+    load_item_titles,
+    load_llmrec_csv,
+    synthetic_title_world,
+)
 from jaxrec.data.tfds_source import (
     GrainBatches,
     interaction_dataset,
@@ -23,21 +31,27 @@ from jaxrec.data.tfds_source import (
 __all__ = [
     "CFDataset",
     "DataFormatError",
+    "GrainBatches",
     "InteractionBatches",
     "Interactions",
+    "NodeGraph",
     "SyntheticCF",
+    "TitleSequences",
+    "TitleWorld",
+    "chronological_holdout",
     "csr",
-    "GrainBatches",
     "interaction_dataset",
     "load_ir_benchmark",
+    "load_item_titles",
     "load_lightgcn",
+    "load_llmrec_csv",
     "load_planetoid",
-    "NodeGraph",
     "row_normalize",
     "sample_negatives",
     "split_validation",
     "synthetic_interactions",
     "synthetic_sbm_graph",
+    "synthetic_title_world",
     "tfds_interaction_dataset",
     "tfds_interactions",
     "uniform_negatives",

@@ -1,0 +1,2 @@
+"""MSL: LLM-as-recommender fine-tuning with a trie-masked softmax loss, adaptive temperature and
+constrained beam search (Wang et al., SIGIR 2025). See ``/work/shared/specs/msl.md``."""

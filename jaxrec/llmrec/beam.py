@@ -1,0 +1,198 @@
+"""Constrained beam search (CBS) over the title trie, batched with fixed shapes, and exact-match
+HR/NDCG (MSL spec §2.8, §4).
+
+The decoder interface (``jaxrec.models.llm``): ``init_cache(batch, max_len)``,
+``prefill(input_ids, attention_mask, cache) -> (logits [B, T, V], cache)`` for left-padded
+prompts, ``decode(token_ids [B], cache) -> (logits [B, V], cache)`` and ``cache.take(rows)``.
+
+Each step scores, for every beam, only the trie children of its node (``F`` = largest fan-out)
+instead of the vocabulary:
+
+- ``"softmax_then_mask"`` (HF ``prefix_allowed_tokens_fn`` style, paper Table 5; default):
+  ``log_softmax`` over the full vocabulary, then keep the valid tokens;
+- ``"mask_then_softmax"`` (the authors' updated decoder): ``log_softmax`` over the valid tokens,
+  consistent with MSL training.
+
+Beam bookkeeping follows HF beam search: the ``2K`` best (beam, token) candidates by summed
+log-probability are taken in order; a candidate that completes an entry (its child is a leaf,
+i.e. the token is EOS) joins the finished pool if it ranks among the first ``K``, with score
+``sum_logprob / length ** length_penalty`` (``length`` = generated tokens including EOS;
+``length_penalty=0``: no normalisation); the first ``K`` other candidates continue. The search
+stops when no running beam can still enter the finished pool (an exact bound, not HF's heuristic)
+or at the trie's depth. Every returned hypothesis is a catalogue entry by construction: a beam
+whose valid set is empty is dead (score -inf), never decoded unconstrained; pool slots that no
+entry reached are returned as entry -1 with score -inf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.llmrec.trie import TrieArrays, children
+from jaxrec.metrics import ranking_metrics
+
+__all__ = ["SCORINGS", "BeamResult", "constrained_beam_search", "exact_match_metrics"]
+
+SCORINGS = ("softmax_then_mask", "mask_then_softmax")
+
+
+class BeamResult(NamedTuple):
+    """Hypotheses best first. ``entries`` int32 ``[B, R]`` trie entry (title) ids, -1 = none;
+    ``scores`` float32 ``[B, R]``; ``items`` int32 ``[B, R, D]`` the entry's item ids (several
+    for a duplicated title), padded with -1."""
+
+    entries: jax.Array
+    scores: jax.Array
+    items: jax.Array
+
+
+def _candidate_logprobs(
+    logits: jax.Array, tokens: jax.Array, valid: jax.Array, scoring: str
+) -> jax.Array:
+    """log-probabilities ``[B, K, F]`` of the candidate tokens (-inf where not valid)."""
+    logits = logits.astype(jnp.float32)
+    safe = jnp.maximum(tokens, 0)
+    if scoring == "softmax_then_mask":
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), safe, axis=-1)
+    elif scoring == "mask_then_softmax":
+        masked = jnp.where(valid, jnp.take_along_axis(logits, safe, axis=-1), -jnp.inf)
+        masked = jnp.where(jnp.any(valid, axis=-1, keepdims=True), masked, 0.0)
+        logp = masked - jax.nn.logsumexp(masked, axis=-1, keepdims=True)
+    else:
+        raise ValueError(f"unknown cbs scoring {scoring!r}; expected one of {SCORINGS}")
+    return jnp.where(valid, logp, -jnp.inf)
+
+
+def _penalty(length: jax.Array, length_penalty: float) -> jax.Array:
+    return jnp.asarray(length, jnp.float32) ** length_penalty
+
+
+def constrained_beam_search(
+    model: Any,
+    trie: TrieArrays,
+    entry_items: jax.Array,
+    prompt_ids: jax.Array,
+    prompt_mask: jax.Array,
+    *,
+    max_fanout: int,
+    max_depth: int,
+    num_beams: int = 10,
+    num_return: int = 10,
+    scoring: str = "softmax_then_mask",
+    length_penalty: float = 1.0,
+) -> BeamResult:
+    """Beam search restricted to the trie's entries (call it under ``jax.jit``).
+
+    Args:
+      model: a decoder with ``init_cache``/``prefill``/``decode`` (module docstring).
+      trie: the trie's device arrays (``TitleTrie.arrays()``).
+      entry_items: int32 ``[num_entries, D]`` (``TitleTrie.entry_items``).
+      prompt_ids: int32 ``[B, P]`` left-padded prompts; ``prompt_mask`` bool ``[B, P]``.
+      max_fanout, max_depth: the trie's largest fan-out and deepest entry (static).
+      num_beams: ``K``; num_return: hypotheses returned, ``<= K``.
+      scoring: ``"softmax_then_mask"`` or ``"mask_then_softmax"``.
+      length_penalty: exponent of the length normalisation (HF semantics; 0 = none).
+    """
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown cbs scoring {scoring!r}; expected one of {SCORINGS}")
+    if not 1 <= num_return <= num_beams:
+        raise ValueError(f"need 1 <= num_return <= num_beams, got {num_return=}, {num_beams=}")
+    batch, prompt_len = prompt_ids.shape
+    k, f = num_beams, max_fanout
+    width = min(2 * k, k * f)
+    cache = model.init_cache(batch, prompt_len + max_depth + 1)
+    logits, cache = model.prefill(prompt_ids, prompt_mask, cache)
+    cache = cache.take(jnp.repeat(jnp.arange(batch), k))
+    last = jnp.repeat(logits[:, -1], k, axis=0)
+    vocab = last.shape[-1]
+    first = jnp.arange(k) == 0
+    carry = {
+        "step": jnp.zeros((), jnp.int32),
+        "cache": cache,
+        "last": last,
+        "node": jnp.zeros((batch, k), jnp.int32),
+        "score": jnp.broadcast_to(jnp.where(first, 0.0, -jnp.inf)[None, :], (batch, k)),
+        "fin_score": jnp.full((batch, k), -jnp.inf),
+        "fin_entry": jnp.full((batch, k), -1, jnp.int32),
+    }
+    worst_len = max_depth if length_penalty >= 0 else None
+
+    def done(c: dict) -> jax.Array:
+        """No running beam can still beat the worst finished hypothesis (all pools full)."""
+        best = jnp.max(c["score"], axis=-1)
+        length = worst_len if worst_len is not None else c["step"] + 1
+        bound = best / _penalty(length, length_penalty)
+        pool_floor = jnp.min(c["fin_score"], axis=-1)
+        return jnp.all(~jnp.isfinite(best) | (jnp.isfinite(pool_floor) & (bound <= pool_floor)))
+
+    def cond(c: dict) -> jax.Array:
+        return (c["step"] < max_depth) & ~done(c)
+
+    def body(c: dict) -> dict:
+        tokens, child = children(trie, c["node"], f)  # [B, K, F]
+        logp = _candidate_logprobs(c["last"].reshape(batch, k, vocab), tokens, tokens >= 0, scoring)
+        total = (c["score"][..., None] + logp).reshape(batch, k * f)
+        top, index = jax.lax.top_k(total, width)  # best first
+        cand_child = jnp.take_along_axis(child.reshape(batch, k * f), index, axis=-1)
+        cand_tok = jnp.take_along_axis(tokens.reshape(batch, k * f), index, axis=-1)
+        alive = jnp.isfinite(top)
+        cand_entry = jnp.where(alive, trie.leaf_entry[jnp.maximum(cand_child, 0)], -1)
+        ends = alive & (cand_entry >= 0)
+        rank = jnp.arange(width)[None, :]
+        # Finished pool: EOS candidates ranked among the first K, length-normalised.
+        new_fin = jnp.where(
+            ends & (rank < k), top / _penalty(c["step"] + 1, length_penalty), -jnp.inf
+        )
+        pool_score = jnp.concatenate([c["fin_score"], new_fin], axis=-1)
+        pool_entry = jnp.concatenate([c["fin_entry"], jnp.where(ends, cand_entry, -1)], axis=-1)
+        fin_score, pick = jax.lax.top_k(pool_score, k)
+        fin_entry = jnp.where(
+            jnp.isfinite(fin_score), jnp.take_along_axis(pool_entry, pick, axis=-1), -1
+        )
+        # Running beams: the first K candidates that do not end.
+        cont = alive & ~ends
+        _, sel = jax.lax.top_k(jnp.where(cont, -rank, -width - rank), k)
+        keep = jnp.take_along_axis(cont, sel, axis=-1)
+        score = jnp.where(keep, jnp.take_along_axis(top, sel, axis=-1), -jnp.inf)
+        node = jnp.where(keep, jnp.take_along_axis(cand_child, sel, axis=-1), 0)
+        token = jnp.where(keep, jnp.take_along_axis(cand_tok, sel, axis=-1), 0)
+        source = jnp.take_along_axis(index, sel, axis=-1) // f
+        rows = (jnp.arange(batch)[:, None] * k + source).reshape(-1)
+        cache = c["cache"].take(rows)
+        last, cache = model.decode(token.reshape(-1).astype(jnp.int32), cache)
+        return {
+            "step": c["step"] + 1,
+            "cache": cache,
+            "last": last,
+            "node": node.astype(jnp.int32),
+            "score": score,
+            "fin_score": fin_score,
+            "fin_entry": fin_entry.astype(jnp.int32),
+        }
+
+    out = jax.lax.while_loop(cond, body, carry)
+    entries = out["fin_entry"][:, :num_return]
+    items = jnp.where(entries[..., None] >= 0, entry_items[jnp.maximum(entries, 0)], -1)
+    return BeamResult(entries, out["fin_score"][:, :num_return], items)
+
+
+def exact_match_metrics(
+    entries: np.ndarray, target_entry: np.ndarray, ks: Sequence[int] = (1, 5, 10)
+) -> dict[str, float]:
+    """HR@K and NDCG@K (spec §4) from the decoded entries (best first) and each row's target entry:
+    the rank is the first exact title match (a duplicated title matches any of its ids)."""
+    entries = np.asarray(entries)
+    ks = tuple(k for k in ks if k <= entries.shape[1])
+    per_row = ranking_metrics(
+        entries, np.asarray(target_entry)[:, None], np.ones(entries.shape[0], np.int32), ks=ks
+    )
+    out = {}
+    for k in ks:
+        out[f"hr@{k}"] = float(np.mean(per_row[f"hit_rate@{k}"]))
+        out[f"ndcg@{k}"] = float(np.mean(per_row[f"ndcg@{k}"]))
+    return out
