@@ -84,21 +84,10 @@ def make_trie(tokenizer: TextTokenizer, titles: dict[int, str]) -> TitleTrie:
 
 
 def _model_fn(cfg: MSLExperiment, vocab_size: int, max_len: int):
-    """From-scratch decoder (``jaxrec.models.llm``) or a pretrained checkpoint with LoRA."""
+    """The from-scratch decoder's factory (``jaxrec.models.llm``)."""
     from jaxrec.models import llm
 
     m = cfg.model
-    if m.pretrained:
-        # Loads the checkpoint and attaches LoRA adapters. Note: init_train_state calls this
-        # inside jit, so the weights become compile-time constants; fine for small checkpoints,
-        # an 8B model needs an init path that loads outside jit (not done yet).
-        lora = llm.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, targets=m.lora_targets)
-
-        def pretrained(rngs):
-            model, _ = llm.load_pretrained(m.pretrained, dtype=m.dtype)
-            return llm.add_lora(model, lora, rngs=rngs) if m.lora_rank else model
-
-        return pretrained
     llm_cfg = llm.LLMConfig(
         vocab_size=vocab_size,
         hidden_size=m.dim,
@@ -111,6 +100,22 @@ def _model_fn(cfg: MSLExperiment, vocab_size: int, max_len: int):
         dtype=m.dtype,
     )
     return lambda rngs: llm.Decoder(llm_cfg, rngs=rngs)
+
+
+def _pretrained_state(cfg: MSLExperiment, tx, extra):
+    """A local HF checkpoint, loaded outside jit (sharded by its annotations under the mesh
+    context), with LoRA adapters attached when ``lora_rank > 0`` (then only they train)."""
+    from jaxrec.models import llm
+
+    m = cfg.model
+    model, _ = llm.load_pretrained(m.pretrained, dtype=m.dtype)
+    trainable = nnx.Param
+    if m.lora_rank:
+        lora = llm.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, targets=m.lora_targets)
+        model = llm.add_lora(model, lora, rngs=nnx.Rngs(cfg.seed))
+        trainable = nnx.LoRAParam
+    graphdef, state = train.train_state_from_model(model, tx, trainable=trainable, extra=extra)
+    return graphdef, state, trainable
 
 
 class RowBatches:
@@ -242,16 +247,18 @@ def build(cfg: MSLExperiment, devices: list[jax.Device] | None = None) -> MSLSet
     total_steps = cfg.loop.epochs * batches.steps_per_epoch
     tx = train.make_optimizer(cfg.optimizer, total_steps)
     seq_len = encoded["train"]["input_ids"].shape[1]
-    trainable = nnx.LoRAParam if (cfg.model.pretrained and cfg.model.lora_rank) else nnx.Param
     _, branch_fanout = trie.first_branch
     with train.mesh_context(mesh, cfg.mesh.rules):
-        graphdef, state = train.init_train_state(
-            _model_fn(cfg, tokenizer.vocab_size, seq_len + trie.max_depth + 1),
-            tx,
-            seed=cfg.seed,
-            extra=initial_extra(cfg.loss),
-            trainable=trainable,
-        )
+        if cfg.model.pretrained:
+            graphdef, state, trainable = _pretrained_state(cfg, tx, initial_extra(cfg.loss))
+        else:
+            trainable = nnx.Param
+            graphdef, state = train.init_train_state(
+                _model_fn(cfg, tokenizer.vocab_size, seq_len + trie.max_depth + 1),
+                tx,
+                seed=cfg.seed,
+                extra=initial_extra(cfg.loss),
+            )
         put = functools.partial(jax.device_put, device=train.replicated(mesh))
         context = {"trie": jax.tree.map(put, trie.arrays())}
         entry_items = put(jnp.asarray(trie.entry_items))

@@ -20,6 +20,7 @@ from jaxrec.train.step import (
     init_train_state,
     make_train_step,
     split_model,
+    train_state_from_model,
 )
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "place_batch",
     "replicated",
     "split_model",
+    "train_state_from_model",
     "write_json_atomic",
 ]

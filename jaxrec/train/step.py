@@ -20,7 +20,14 @@ from flax import nnx
 from jaxrec.train.mesh import batch_sharding, replicated
 from jaxrec.train.state import TrainState
 
-__all__ = ["LossFn", "split_model", "init_train_state", "make_train_step", "compile_train_step"]
+__all__ = [
+    "LossFn",
+    "compile_train_step",
+    "init_train_state",
+    "make_train_step",
+    "split_model",
+    "train_state_from_model",
+]
 
 
 class LossFn(Protocol):
@@ -74,6 +81,26 @@ def init_train_state(
 
     graphdef = split_model(nnx.eval_shape(lambda: model_fn(nnx.Rngs(seed))), trainable)[0]
     return graphdef, jax.jit(init)()
+
+
+def train_state_from_model(
+    model: nnx.Module,
+    tx: optax.GradientTransformation,
+    *,
+    trainable: nnx.filterlib.Filter = nnx.Param,
+    extra: Any = None,
+) -> tuple[nnx.GraphDef, TrainState]:
+    """:func:`init_train_state` for a model that already exists (a loaded checkpoint, placed by
+    its own shardings): the optimizer state is created under jit with the parameters as
+    *arguments*, so large weights never become compile-time constants."""
+    graphdef, params, rest = split_model(model, trainable)
+    return graphdef, TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        model_state=rest,
+        opt_state=jax.jit(tx.init)(params),
+        extra={} if extra is None else extra,
+    )
 
 
 def make_train_step(
