@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=0, help="override loop.epochs (0: config)")
     parser.add_argument("--max-train-rows", type=int, default=0)
     parser.add_argument("--max-test-rows", type=int, default=0, help="also caps validation")
+    parser.add_argument("--budget", default="full", choices=["full", "cpu"], help="config budget")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     parser.add_argument("--runs", default="runs/repro/msl-books")
     parser.add_argument("--out", default="runs/repro/msl-books/table.md")
@@ -75,8 +76,9 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     for variant in variants:
         for seed in seeds:
-            cfg = config_lib.override(_books_config(variant), [*overrides, f"seed={seed}"])
-            run_dir = Path(args.runs) / variant / f"seed{seed}"
+            suffix = "-cpu" if args.budget == "cpu" else ""
+            cfg = config_lib.override(_books_config(variant + suffix), [*overrides, f"seed={seed}"])
+            run_dir = Path(args.runs) / f"{variant}{suffix}" / f"seed{seed}"
             summary = experiment.run(cfg, run_dir, resume=True)
             results.setdefault(variant, []).append(summary)
             print(f"{variant} seed {seed}: {json.dumps(summary['test'])}", flush=True)
@@ -108,13 +110,17 @@ def main() -> None:
     pop = [r["test"]["popularity/ndcg@10"] for r in next(iter(results.values()))]
     table["popularity/ndcg@10"] = pop
     lines.append("")
-    lines.append(f"seeds {seeds}; overrides {overrides}; popularity baseline N@10 {_fmt(pop)}")
+    lines.append(
+        f"budget {args.budget}; seeds {seeds}; overrides {overrides}; "
+        f"popularity baseline N@10 {_fmt(pop)}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(out)
-    write_json_atomic(out.with_suffix(".json"), {"seeds": seeds, "overrides": overrides,
+    write_json_atomic(out.with_suffix(".json"), {"budget": args.budget, "seeds": seeds,
+                                                  "overrides": overrides,
                                                   "results": table, "paper": PAPER})  # fmt: skip
     print("\n".join(lines))
 

@@ -11,8 +11,13 @@ test = test_5000.csv with both CBS scorings. Compact prompt (no preamble), last 
 truncated to 16 words, byte-level BPE of 6k tokens on the titles, 4-layer width-256 decoder.
 Several hours per run on 2 CPU cores; minutes on one GPU. benchmarks/msl_reproduce.py runs the
 whole comparison over seeds.
+
+A "-cpu" suffix (``msl/amazon_books:msl_ats-cpu``) is the 2-core budget of docs/RESULTS.md:
+2-layer width-128 decoder, last 3 history titles of at most 8 words, 4k BPE, 4 epochs, and the
+first 1,000 test windows (validation: 500 windows, as above).
 """
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -44,9 +49,34 @@ VARIANTS = {
 
 
 def get_config(arg: str | None = None) -> MSLExperiment:
-    variant = arg or "msl_ats"
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    variant, _, budget = (arg or "msl_ats").partition("-")
+    if variant not in VARIANTS or budget not in ("", "cpu"):
+        raise ValueError(
+            f"config arg must be <variant>[-cpu] with variant in {sorted(VARIANTS)}, got {arg!r}"
+        )
+    cfg = _full(variant)
+    return _cpu_budget(cfg) if budget == "cpu" else cfg
+
+
+def _cpu_budget(cfg: MSLExperiment) -> MSLExperiment:
+    return dataclasses.replace(
+        cfg,
+        name=cfg.name + "-cpu",
+        data=dataclasses.replace(
+            cfg.data,
+            max_prompt_len=80,
+            max_history=3,
+            history_title_words=8,
+            bpe_vocab_size=4000,
+            max_test_rows=1000,
+        ),
+        model=ModelConfig(num_layers=2, dim=128, num_heads=4, num_kv_heads=2, mlp_dim=384),
+        optimizer=dataclasses.replace(cfg.optimizer, warmup_steps=30),
+        loop=dataclasses.replace(cfg.loop, epochs=4, patience=0),
+    )
+
+
+def _full(variant: str) -> MSLExperiment:
     return MSLExperiment(
         name=f"amazon_books-{variant}",
         batch_size=64,
