@@ -1,5 +1,7 @@
-"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`."""
+"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; decoder-only LLMs with LoRA
+and Hugging Face interop: :mod:`jaxrec.models.llm`."""
 
+from jaxrec.models import llm
 from jaxrec.models.cf import (
     MF,
     BipartiteGraph,
@@ -25,5 +27,6 @@ __all__ = [
     "graph_conv",
     "l2_normalize",
     "lightgcn_propagate",
+    "llm",
     "score_pairs",
 ]

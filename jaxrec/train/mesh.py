@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 # Logical axis -> mesh axes. The batch is split over every data-parallel axis; embedding tables
-# and vocabularies are split row-wise over fsdp (ZeRO-3 style) and hidden dims over tensor.
+# and vocabularies are split row-wise over fsdp (ZeRO-3 style) and hidden dims over tensor. The
+# stacked-layers axis of scanned transformer blocks stays whole.
 DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("batch", ("data", "fsdp")),
     ("users", "fsdp"),
@@ -37,6 +38,7 @@ DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("heads", "tensor"),
     ("kv_heads", "tensor"),
     ("mlp", "tensor"),
+    ("layers", None),
 )
 
 
