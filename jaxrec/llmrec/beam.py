@@ -166,9 +166,7 @@ def constrained_beam_search(
         ends = alive & (cand_entry >= 0)
         rank = jnp.arange(width)[None, :]
         # Finished pool: EOS candidates ranked among the first K, length-normalised.
-        new_fin = jnp.where(
-            ends & (rank < k), top / penalty[c["step"]], -jnp.inf
-        )
+        new_fin = jnp.where(ends & (rank < k), top / penalty[c["step"]], -jnp.inf)
         pool_score = jnp.concatenate([c["fin_score"], new_fin], axis=-1)
         pool_entry = jnp.concatenate([c["fin_entry"], jnp.where(ends, cand_entry, -1)], axis=-1)
         fin_score, pick = jax.lax.top_k(pool_score, k)

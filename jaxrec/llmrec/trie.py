@@ -225,7 +225,9 @@ def _child_edges(offsets: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np
     return edges, starts
 
 
-def remaining_lengths(offsets: np.ndarray, child_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def remaining_lengths(
+    offsets: np.ndarray, child_nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``(height, min_remaining)``, int32 ``[N]``: the largest and smallest number of tokens from
     each node to a leaf, i.e. ``h(n) = 1 + max/min over children h(c)``, ``h(leaf) = 0``.
 
