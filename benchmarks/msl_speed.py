@@ -180,13 +180,14 @@ def decoding_benchmark(args) -> dict[str, Any]:
             scoring=scoring, length_penalty=1.0,
         )  # fmt: skip
 
-    def jax_all(bs: int) -> tuple[np.ndarray, np.ndarray]:
-        ents, scores = [], []
+    def jax_all(bs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ents, scores, steps = [], [], []
         for s in range(0, n, bs):
             out = cbs(params, trie_arrays, entry_items, ids[s : s + bs], mask[s : s + bs])
             ents.append(np.asarray(out.entries))
             scores.append(np.asarray(out.scores))
-        return np.concatenate(ents), np.concatenate(scores)
+            steps.append(np.asarray(out.steps))
+        return np.concatenate(ents), np.concatenate(scores), np.stack(steps)
 
     def hf_all(bs: int, rows: int, early_stopping: Any = False) -> tuple[np.ndarray, np.ndarray]:
         ents, scores = [], []
@@ -223,11 +224,14 @@ def decoding_benchmark(args) -> dict[str, Any]:
             args.hf_repeats,
             warmup=lambda: hf_all(min(n, 2), min(n, 2)),
         )
-        runs[bs] = (jax_out, hf_out)
+        runs[bs] = (jax_out[:2], hf_out)
+        row_steps = jax_out[2]  # [batches, bs] decode step at which each row was done
         results["batch_sizes"][str(bs)] = {
             "jax_compile_s": compile_s,
             "jax_prompts_per_s": n / jax_s,
             "jax_times_s": jax_times,
+            "jax_loop_steps_per_batch": row_steps.max(axis=1).tolist(),
+            "jax_row_steps_mean": float(row_steps.mean()),
             "hf_prompts": hf_rows,
             "hf_prompts_per_s": hf_rows / hf_s,
             "hf_times_s": hf_times,

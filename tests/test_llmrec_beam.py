@@ -149,3 +149,49 @@ def test_exact_match_metrics_against_slow_reference():
             ndcg.append(1.0 / np.log2(rank + 2) if hit else 0.0)
         assert got[f"hr@{k}"] == pytest.approx(np.mean(hr))
         assert got[f"ndcg@{k}"] == pytest.approx(np.mean(ndcg), rel=1e-6)
+
+
+def _ragged_world(seed, n=30):
+    """Short entries (1-3 tokens) and half as many long ones that branch off a prefix of an
+    existing entry and add 6 tokens: subtree heights and minimum lengths differ per node."""
+    rng = np.random.default_rng(seed)
+    entries: set = set()
+    while len(entries) < n:
+        if entries and rng.random() < 0.5:
+            base = sorted(entries)[rng.integers(len(entries))][:-1]
+            head = base[: rng.integers(1, len(base) + 1)]
+            entries.add(head + tuple(rng.integers(0, EOS, size=6).tolist()) + (EOS,))
+        else:
+            entries.add(tuple(rng.integers(0, EOS, size=rng.integers(1, 4)).tolist()) + (EOS,))
+    entries = sorted(entries)
+    trie = trie_lib.build_trie(entries, list(range(n)), [str(e) for e in entries], VOCAB)
+    table = rng.normal(size=(VOCAB, trie.max_depth + 2, VOCAB)).astype(np.float32) * 2
+    prompts = rng.integers(0, EOS, size=(6, 3)).astype(np.int32)
+    return trie, table, prompts
+
+
+@pytest.mark.parametrize("scoring", ["mask_then_softmax", "softmax_then_mask"])
+def test_early_stop_matches_full_depth_search(scoring):
+    """The remaining-length bound stops early yet returns exactly what max_depth steps return."""
+    early = []
+    for seed in range(2):
+        trie, table, prompts = _ragged_world(seed)
+        for length_penalty in (0.0, 0.5, 1.0, 2.0, -0.5):
+            kw = {
+                "num_beams": 4,
+                "num_return": 4,
+                "scoring": scoring,
+                "length_penalty": length_penalty,
+            }
+            fast = _search(trie, table, prompts, **kw)
+            full = _search(trie, table, prompts, early_stop=False, **kw)
+            for name in ("entries", "scores", "items", "steps"):
+                np.testing.assert_array_equal(
+                    getattr(fast, name), getattr(full, name), err_msg=name
+                )
+            assert np.all((fast.steps >= 1) & (fast.steps <= trie.max_depth))
+            early.append(fast.steps < trie.max_depth)
+    assert 0.2 < np.mean(early) < 1.0  # both settled-early and full-depth rows are covered
+
+
+BeamResult_fields = ("entries", "scores", "items", "steps")

@@ -63,6 +63,12 @@ def test_trie_arrays_match_dict_trie():
     assert dup == trie.item_entry[ids[3]] and sorted(trie.entry_items[dup]) == [ids[3], ids[-1]]
     tokens, _ = lookup(jnp.asarray([-1]))
     assert np.all(np.asarray(tokens) == -1)
+    # remaining lengths: longest / shortest completion of each prefix among the entries
+    for prefix, node in node_ids.items():
+        rest = [len(e) - len(prefix) for e in entries if tuple(e[: len(prefix)]) == prefix]
+        assert (trie.height[node], trie.min_remaining[node]) == (max(rest), min(rest))
+    np.testing.assert_array_equal(np.asarray(arrays.height), trie.height)
+    assert trie.height[0] == trie.max_depth
 
 
 def test_build_trie_rejects_prefix_entries():

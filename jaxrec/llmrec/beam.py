@@ -17,9 +17,16 @@ Beam bookkeeping follows HF beam search: the ``2K`` best (beam, token) candidate
 log-probability are taken in order; a candidate that completes an entry (its child is a leaf,
 i.e. the token is EOS) joins the finished pool if it ranks among the first ``K``, with score
 ``sum_logprob / length ** length_penalty`` (``length`` = generated tokens including EOS;
-``length_penalty=0``: no normalisation); the first ``K`` other candidates continue. The search
-stops when no running beam can still enter the finished pool (an exact bound, not HF's heuristic)
-or at the trie's depth. Every returned hypothesis is a catalogue entry by construction: a beam
+``length_penalty=0``: no normalisation); the first ``K`` other candidates continue.
+
+Stopping (exact, not HF's heuristic): a row is settled once its pool is full and no running beam
+can beat the pool's worst score. A running beam with summed log-prob ``s <= 0`` at node ``u``
+after ``t`` tokens ends with length ``l`` in ``[t + min_remaining[u], t + height[u]]`` (trie
+arrays) and summed log-prob ``s' <= s`` (log-probs are ``<= 0``), so its final score is
+``s' / l**p <= s / l**p <= s / max_l l**p``: the largest ``l`` for ``p > 0``, the smallest for
+``p < 0``, ``s`` itself for ``p = 0``. A settled row's pool can no longer change (a tie keeps the
+older entry), so the loop ends when every row is settled, or at the trie's depth. Every returned
+hypothesis is a catalogue entry by construction: a beam
 whose valid set is empty is dead (score -inf), never decoded unconstrained; pool slots that no
 entry reached are returned as entry -1 with score -inf.
 """
@@ -44,11 +51,13 @@ SCORINGS = ("softmax_then_mask", "mask_then_softmax")
 class BeamResult(NamedTuple):
     """Hypotheses best first. ``entries`` int32 ``[B, R]`` trie entry (title) ids, -1 = none;
     ``scores`` float32 ``[B, R]``; ``items`` int32 ``[B, R, D]`` the entry's item ids (several
-    for a duplicated title), padded with -1."""
+    for a duplicated title), padded with -1; ``steps`` int32 ``[B]`` decode steps until the row
+    was settled (the loop ran the largest of them, or the trie depth with ``early_stop=False``)."""
 
     entries: jax.Array
     scores: jax.Array
     items: jax.Array
+    steps: jax.Array
 
 
 def _candidate_logprobs(
@@ -68,8 +77,14 @@ def _candidate_logprobs(
     return jnp.where(valid, logp, -jnp.inf)
 
 
-def _penalty(length: jax.Array, length_penalty: float) -> jax.Array:
-    return jnp.asarray(length, jnp.float32) ** length_penalty
+def _length_bound_tables(max_depth: int, length_penalty: float) -> tuple[jax.Array, jax.Array]:
+    """``(penalty, bound)``, float32 ``[max_depth]`` indexed by ``length - 1``: ``penalty[l - 1] =
+    l ** p`` and the largest penalty a beam whose final length is known to be ``>= l`` (``p < 0``)
+    or ``<= l`` (``p >= 0``) can get, as a running max (exact even if float ``pow`` were not
+    monotone)."""
+    penalty = jnp.arange(1, max_depth + 1, dtype=jnp.float32) ** length_penalty
+    bound = jax.lax.cummax(penalty, reverse=length_penalty < 0)
+    return penalty, bound
 
 
 def constrained_beam_search(
@@ -85,6 +100,7 @@ def constrained_beam_search(
     num_return: int = 10,
     scoring: str = "softmax_then_mask",
     length_penalty: float = 1.0,
+    early_stop: bool = True,
 ) -> BeamResult:
     """Beam search restricted to the trie's entries (call it under ``jax.jit``).
 
@@ -97,6 +113,8 @@ def constrained_beam_search(
       num_beams: ``K``; num_return: hypotheses returned, ``<= K``.
       scoring: ``"softmax_then_mask"`` or ``"mask_then_softmax"``.
       length_penalty: exponent of the length normalisation (HF semantics; 0 = none).
+      early_stop: end the loop once every row is settled (module docstring); ``False`` always
+        runs ``max_depth`` steps (same result; a reference for tests).
     """
     if scoring not in SCORINGS:
         raise ValueError(f"unknown cbs scoring {scoring!r}; expected one of {SCORINGS}")
@@ -119,19 +137,22 @@ def constrained_beam_search(
         "score": jnp.broadcast_to(jnp.where(first, 0.0, -jnp.inf)[None, :], (batch, k)),
         "fin_score": jnp.full((batch, k), -jnp.inf),
         "fin_entry": jnp.full((batch, k), -1, jnp.int32),
+        "steps": jnp.zeros(batch, jnp.int32),
     }
-    worst_len = max_depth if length_penalty >= 0 else None
+    penalty, bound_penalty = _length_bound_tables(max_depth, length_penalty)
+    remaining = trie.min_remaining if length_penalty < 0 else trie.height
 
-    def done(c: dict) -> jax.Array:
-        """No running beam can still beat the worst finished hypothesis (all pools full)."""
-        best = jnp.max(c["score"], axis=-1)
-        length = worst_len if worst_len is not None else c["step"] + 1
-        bound = best / _penalty(length, length_penalty)
+    def settled(c: dict) -> jax.Array:
+        """bool ``[B]``: no running beam can beat the worst finished hypothesis (pool full)."""
+        length = c["step"] + remaining[c["node"]]  # [B, K] extreme final length of each beam
+        bound = c["score"] / bound_penalty[jnp.clip(length, 1, max_depth) - 1]
+        best = jnp.max(bound, axis=-1)
         pool_floor = jnp.min(c["fin_score"], axis=-1)
-        return jnp.all(~jnp.isfinite(best) | (jnp.isfinite(pool_floor) & (bound <= pool_floor)))
+        return ~jnp.isfinite(best) | (jnp.isfinite(pool_floor) & (best <= pool_floor))
 
     def cond(c: dict) -> jax.Array:
-        return (c["step"] < max_depth) & ~done(c)
+        running = c["step"] < max_depth
+        return running & ~jnp.all(settled(c)) if early_stop else running
 
     def body(c: dict) -> dict:
         tokens, child = children(trie, c["node"], f)  # [B, K, F]
@@ -145,9 +166,7 @@ def constrained_beam_search(
         ends = alive & (cand_entry >= 0)
         rank = jnp.arange(width)[None, :]
         # Finished pool: EOS candidates ranked among the first K, length-normalised.
-        new_fin = jnp.where(
-            ends & (rank < k), top / _penalty(c["step"] + 1, length_penalty), -jnp.inf
-        )
+        new_fin = jnp.where(ends & (rank < k), top / penalty[c["step"]], -jnp.inf)
         pool_score = jnp.concatenate([c["fin_score"], new_fin], axis=-1)
         pool_entry = jnp.concatenate([c["fin_entry"], jnp.where(ends, cand_entry, -1)], axis=-1)
         fin_score, pick = jax.lax.top_k(pool_score, k)
@@ -166,6 +185,7 @@ def constrained_beam_search(
         cache = c["cache"].take(rows)
         last, cache = model.decode(token.reshape(-1).astype(jnp.int32), cache)
         return {
+            "steps": c["steps"] + ~settled(c),
             "step": c["step"] + 1,
             "cache": cache,
             "last": last,
@@ -178,7 +198,7 @@ def constrained_beam_search(
     out = jax.lax.while_loop(cond, body, carry)
     entries = out["fin_entry"][:, :num_return]
     items = jnp.where(entries[..., None] >= 0, entry_items[jnp.maximum(entries, 0)], -1)
-    return BeamResult(entries, out["fin_score"][:, :num_return], items)
+    return BeamResult(entries, out["fin_score"][:, :num_return], items, out["steps"])
 
 
 def exact_match_metrics(

@@ -11,6 +11,10 @@ after the opening quote is the number of distinct first title tokens (hundreds t
 Amazon catalogues), so it would be hundreds of MB; CSR is ``O(N)``. :func:`children` returns the
 padded ``[..., F]`` view for any array of node ids inside ``jit``.
 
+``height[n]`` / ``min_remaining[n]`` are the largest / smallest number of further tokens (EOS
+included) from node ``n`` to the end of an entry (0 at a leaf); constrained beam search uses them
+to bound the final length of a running beam.
+
 A leaf (the node after EOS) has no children; ``leaf_entry[n]`` is its entry index, and
 ``entry_items[e]`` lists the item ids of entry ``e`` (padded with -1). Evaluation compares entry
 indices, i.e. exact title match, so a duplicate title counts as a hit for either id.
@@ -34,6 +38,7 @@ __all__ = [
     "build_trie",
     "children",
     "entries_from_titles",
+    "remaining_lengths",
     "title_entry",
     "walk_responses",
 ]
@@ -51,6 +56,8 @@ class TrieArrays(NamedTuple):
     child_tokens: jax.Array  # [E]
     child_nodes: jax.Array  # [E]
     leaf_entry: jax.Array  # [N], -1 for inner nodes
+    height: jax.Array  # [N] most further tokens to an entry's end
+    min_remaining: jax.Array  # [N] fewest further tokens to an entry's end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +74,8 @@ class TitleTrie:
       item_entry: int32 ``[max_item_id + 1]`` entry of each item id, -1 for unknown ids.
       vocab_size: token ids are in ``[0, vocab_size)``.
       max_depth: the longest entry, in tokens (EOS included).
+      height: int32 ``[N]`` largest number of further tokens from a node to an entry's end.
+      min_remaining: int32 ``[N]`` smallest such number (both 0 at a leaf).
     """
 
     offsets: np.ndarray
@@ -78,6 +87,8 @@ class TitleTrie:
     item_entry: np.ndarray
     vocab_size: int
     max_depth: int
+    height: np.ndarray
+    min_remaining: np.ndarray
 
     @property
     def num_nodes(self) -> int:
@@ -107,6 +118,8 @@ class TitleTrie:
             jnp.asarray(self.child_tokens),
             jnp.asarray(self.child_nodes),
             jnp.asarray(self.leaf_entry),
+            jnp.asarray(self.height),
+            jnp.asarray(self.min_remaining),
         )
 
     def entry_of_items(self, item_ids: np.ndarray) -> np.ndarray:
@@ -183,6 +196,7 @@ def build_trie(
         child_nodes[offsets[n] : offsets[n + 1]] = [c for _, c in ordered]
     leaf_entry = np.full(len(nodes), -1, np.int32)
     leaf_entry[list(leaf_of)] = list(leaf_of.values())
+    height, min_remaining = remaining_lengths(offsets, child_nodes)
     width = max(len(m) for m in entry_members)
     entry_items = np.full((len(entry_members), width), -1, np.int32)
     for e, members in enumerate(entry_members):
@@ -197,7 +211,43 @@ def build_trie(
         item_entry,
         int(vocab_size),
         max_depth,
+        height,
+        min_remaining,
     )
+
+
+def _child_edges(offsets: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR edge indices of ``nodes``' children, concatenated node by node, and the start of each
+    node's run in that concatenation."""
+    counts = offsets[nodes + 1] - offsets[nodes]
+    starts = np.cumsum(counts) - counts
+    edges = np.repeat(offsets[nodes] - starts, counts) + np.arange(counts.sum())
+    return edges, starts
+
+
+def remaining_lengths(
+    offsets: np.ndarray, child_nodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(height, min_remaining)``, int32 ``[N]``: the largest and smallest number of tokens from
+    each node to a leaf, i.e. ``h(n) = 1 + max/min over children h(c)``, ``h(leaf) = 0``.
+
+    Vectorised: the nodes are split into depth levels by a breadth-first sweep from the root, then
+    one reverse pass over the levels reduces each inner node's children (``O(N)`` work in all).
+    """
+    offsets = np.asarray(offsets, np.int64)
+    levels, frontier = [], np.zeros(1, np.int64)
+    while frontier.size:
+        levels.append(frontier)
+        frontier = child_nodes[_child_edges(offsets, frontier)[0]].astype(np.int64)
+    height = np.zeros(offsets.shape[0] - 1, np.int32)
+    min_remaining = np.zeros_like(height)
+    for level in reversed(levels[:-1]):
+        inner = level[offsets[level + 1] > offsets[level]]
+        edges, starts = _child_edges(offsets, inner)
+        kids = child_nodes[edges]
+        height[inner] = 1 + np.maximum.reduceat(height[kids], starts)
+        min_remaining[inner] = 1 + np.minimum.reduceat(min_remaining[kids], starts)
+    return height, min_remaining
 
 
 def children(trie: TrieArrays, nodes: jax.Array, max_fanout: int) -> tuple[jax.Array, jax.Array]:
