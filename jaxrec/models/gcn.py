@@ -19,10 +19,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["GCN", "GCNLayer"]
+__all__ = ["GCN", "GCNLayer", "torch_linear_init"]
 
 
-def _torch_linear_init(fan_in: int):
+def torch_linear_init(fan_in: int):
+    """``torch.nn.Linear``'s default init (kernel and bias): ``U(+-1/sqrt(fan_in))``."""
     bound = 1.0 / jnp.sqrt(float(fan_in))
 
     def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
@@ -35,7 +36,7 @@ class GCNLayer(nnx.Module):
     """``A (H W) + b`` for a dense ``A`` [n, n] and ``H`` [n, in_dim]."""
 
     def __init__(self, in_dim: int, out_dim: int, *, bias: bool = True, rngs: nnx.Rngs):
-        init = _torch_linear_init(in_dim)
+        init = torch_linear_init(in_dim)
         self.kernel = nnx.Param(init(rngs.params(), (in_dim, out_dim)))
         self.bias = nnx.Param(init(rngs.params(), (out_dim,))) if bias else None
 

@@ -67,18 +67,26 @@ def test_ungsl_scales_the_attention_before_aggregation(data):
     np.testing.assert_allclose(ll, ll_h)  # the edge regulariser sees the un-reweighted attention
 
 
-def test_trains_above_chance_with_two_seeds_vmapped(data):
+def test_init_follows_torch_linear(data):
+    # kernel and bias U(+-1/sqrt(fan_in)): Flax's LeCun-normal default collapsed some seeds
+    p = nf.build(SMALL, data).init(jax.random.key(0), data).params
+    for w, fan_in in ((p["inp"], 32), (p["layers"][0]["wq"], 32), (p["layers"][0]["wo"], 128)):
+        for a in (w["kernel"], w["bias"]):
+            bound = 1.0 / np.sqrt(fan_in)
+            assert np.abs(a).max() <= bound and np.abs(a).max() > 0.9 * bound
+
+
+def test_every_seed_trains_well_above_chance_with_and_without_ungsl(data):
     host = nf.build(SMALL, data)
-    res = train_host(host, data, seeds=[0, 1], epochs=SMALL.epochs, eval_every=10)
-    # Chance is 1/3. KNOWN ISSUE (open): on this toy SBM some seeds collapse to a node-independent
-    # representation (train CE stuck at ln 3; seed 1 here); it disappears with use_bn=False or
-    # rb_order=0 (LayerNorm + 3-hop relational bias). Until resolved the test asserts that the
-    # best seed learns and the seeds' mean clears chance.
-    assert res.test_at_best.shape == (2,), res.test_at_best
-    assert res.test_at_best.max() > 0.75 and res.test_at_best.mean() > 0.5, res.test_at_best
+    # Chance is 1/3; every seed must clear 0.75 (margin > 0.4). Measured 0.94-0.97 on seeds 0-5;
+    # with Flax's default init seed 1 collapsed to 0.30 (train CE stuck at ln 3).
+    res = train_host(host, data, seeds=[0, 1, 2, 3], epochs=SMALL.epochs, eval_every=10)
+    assert res.test_at_best.shape == (4,), res.test_at_best
+    assert res.test_at_best.min() > 0.75, res.test_at_best
     d = HOSTS["nodeformer"].ungsl_defaults("cora")
     setup = UnGSLSetup(np.full(data.num_nodes, 0.8), d.beta, d.tau_init, d.lr)
-    res_u = train_host(host, data, seeds=[0], epochs=20, eval_every=10, ungsl=setup)
+    res_u = train_host(host, data, seeds=[0, 1], epochs=SMALL.epochs, eval_every=10, ungsl=setup)
+    assert res_u.test_at_best.min() > 0.75, res_u.test_at_best
     assert np.isfinite(res_u.tau).all() and not np.allclose(res_u.tau, d.tau_init)
 
 

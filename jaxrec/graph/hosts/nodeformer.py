@@ -31,6 +31,16 @@ Architecture (OpenGSL ``nodeformer_cora.yaml``): Linear(d, 32) -> LayerNorm -> R
 LayerNorm (no activation, ``use_act=False``), Linear(32, C). Adam lr 1e-2 with L2 5e-4, 1000
 epochs, lambda = 1, row-normalised features. The random-feature matrix is redrawn at every call
 from the step key (the authors reseed it from the sum of the queries).
+
+Initialisation: every Linear starts as ``torch.nn.Linear``'s default (kernel and bias
+``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, LayerNorm epsilon 1e-5), the scale the method's
+temperature tau = 0.25 was tuned at. Flax's default LeCun-normal kernel has sqrt(3) times that std,
+so ``W_q``, ``W_k`` make the initial logits ``q.k / (tau sqrt D)`` 3x larger (row std about 1.6
+instead of 0.55 on the test SBM graph). Then the Gumbel-softmax attention starts near-one-hot on a
+few key nodes, every query receives nearly the same message, the node-independent part of the
+layer output grows under Adam until it swamps the residual, and after LayerNorm every node has the
+same representation (train loss stuck at ln C; one seed in six on the test graph). Scaling only
+``W_q``, ``W_k`` down by sqrt(3) already removes the collapse.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
 from jaxrec.graph.ungsl import EdgeReweight
+from jaxrec.models.gcn import torch_linear_init
 
 __all__ = [
     "NodeFormerConfig",
@@ -184,23 +195,33 @@ def dense_attention(qf: jax.Array, kf: jax.Array, gumbel: jax.Array | None = Non
     return u * jnp.einsum("hng,hjg->hnj", w, gumbel)
 
 
+def _linear(fan_in: int, fan_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    """A ``torch.nn.Linear`` as the authors initialise it (kernel and bias ``U(+-1/sqrt(fan_in))``).
+
+    Not Flax's default (LeCun-normal kernel, std ``1/sqrt(fan_in)``, i.e. sqrt(3) larger): with it
+    the query/key logits ``q.k / (tau sqrt D)`` start 3x larger, and at tau = 0.25 some seeds
+    collapse (module docstring, "Initialisation")."""
+    init = torch_linear_init(fan_in)
+    return nnx.Linear(fan_in, fan_out, kernel_init=init, bias_init=init, rngs=rngs)
+
+
 class _Layer(nnx.Module):
     def __init__(self, cfg: NodeFormerConfig, *, rngs: nnx.Rngs):
         h, d = cfg.heads, cfg.hidden
-        self.wq = nnx.Linear(d, d * h, rngs=rngs)
-        self.wk = nnx.Linear(d, d * h, rngs=rngs)
-        self.wv = nnx.Linear(d, d * h, rngs=rngs)
-        self.wo = nnx.Linear(d * h, d, rngs=rngs)
+        self.wq = _linear(d, d * h, rngs)
+        self.wk = _linear(d, d * h, rngs)
+        self.wv = _linear(d, d * h, rngs)
+        self.wo = _linear(d * h, d, rngs)
         self.rb = nnx.Param(jnp.full((cfg.rb_order, h), 0.1))  # sigmoid relational-bias logits
-        self.norm = nnx.LayerNorm(d, rngs=rngs)
+        self.norm = nnx.LayerNorm(d, epsilon=1e-5, rngs=rngs)  # torch.nn.LayerNorm's epsilon
 
 
 class _Model(nnx.Module):
     def __init__(self, d: int, num_classes: int, cfg: NodeFormerConfig, *, rngs: nnx.Rngs):
-        self.inp = nnx.Linear(d, cfg.hidden, rngs=rngs)
-        self.inp_norm = nnx.LayerNorm(cfg.hidden, rngs=rngs)
+        self.inp = _linear(d, cfg.hidden, rngs)
+        self.inp_norm = nnx.LayerNorm(cfg.hidden, epsilon=1e-5, rngs=rngs)
         self.layers = nnx.List([_Layer(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
-        self.out = nnx.Linear(cfg.hidden, num_classes, rngs=rngs)
+        self.out = _linear(cfg.hidden, num_classes, rngs)
 
 
 class NodeFormerHost:
