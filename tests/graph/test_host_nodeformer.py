@@ -94,3 +94,16 @@ def test_presets():
     assert nf.preset("cora").num_random_features == 30 and nf.preset("cora", "cpu").epochs == 200
     with pytest.raises(ValueError, match="attention"):
         nf.NodeFormerConfig(attention="sparse")
+
+
+@pytest.mark.parametrize(("mode", "hops"), [("squaring", (1, 2, 4)), ("consecutive", (1, 2, 3))])
+def test_relational_bias_graphs_are_normalised_powers_of_a_plus_i(data, mode, hops):
+    cfg = dataclasses.replace(nf.preset("cora"), rb_powers=mode, rb_order=3)
+    host = nf.build(cfg, data)
+    a = (np.asarray(data.adjacency) != 0).astype(np.int64) + np.eye(data.num_nodes, dtype=np.int64)
+    for (rows, cols, vals), hop in zip(host._bias_graphs, hops, strict=True):
+        pattern = np.linalg.matrix_power(a, hop) != 0
+        dense = np.zeros(pattern.shape)
+        dense[rows, cols] = vals
+        deg = pattern.sum(axis=1)
+        np.testing.assert_allclose(dense, pattern / np.sqrt(np.outer(deg, deg)), rtol=1e-6)
