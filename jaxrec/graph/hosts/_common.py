@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,14 @@ from flax import nnx
 
 from jaxrec.train import OptimizerConfig, make_optimizer
 
-__all__ = ["adam_l2", "masked_cross_entropy", "merge", "module_graphdef", "module_params"]
+__all__ = [
+    "adam_l2",
+    "masked_cross_entropy",
+    "merge",
+    "module_graphdef",
+    "module_params",
+    "with_budget",
+]
 
 
 def module_graphdef(factory: Callable[[nnx.Rngs], nnx.Module]) -> Any:
@@ -41,3 +49,11 @@ def adam_l2(lr: float, weight_decay: float = 0.0) -> optax.GradientTransformatio
     """``torch.optim.Adam(lr, weight_decay)``: the L2 term is added to the gradient before Adam
     (the OpenGSL hosts' optimiser; not AdamW)."""
     return make_optimizer(OptimizerConfig(name="adam", lr=lr, weight_decay=weight_decay), 1)
+
+
+def with_budget(cfg: Any, budget: str, **cpu_changes: Any) -> Any:
+    """``cfg`` for the "full" protocol, or ``cfg`` with ``cpu_changes`` for the "cpu" budget (the
+    host's documented reduced training for 2-core reproductions)."""
+    if budget not in ("full", "cpu"):
+        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
+    return dataclasses.replace(cfg, **cpu_changes) if budget == "cpu" else cfg

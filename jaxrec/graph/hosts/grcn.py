@@ -42,6 +42,7 @@ from jaxrec.graph.hosts._common import (
     merge,
     module_graphdef,
     module_params,
+    with_budget,
 )
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models import GCN
@@ -81,11 +82,11 @@ class GRCNConfig:
 def preset(dataset: str, budget: str = "full") -> GRCNConfig:
     """OpenGSL v0.0.6 ``grcn_cora.yaml`` / ``grcn_citeseer.yaml`` (other names: the Cora one).
     The "cpu" budget is the full protocol (one dense n x n similarity per epoch)."""
-    if budget not in ("full", "cpu"):
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
     if dataset == "citeseer":
-        return GRCNConfig(k=200, normalize_embeddings=False, lr=5e-2, epochs=200)
-    return GRCNConfig()
+        return with_budget(
+            GRCNConfig(k=200, normalize_embeddings=False, lr=5e-2, epochs=200), budget
+        )
+    return with_budget(GRCNConfig(), budget)
 
 
 class GRCNHost:

@@ -61,10 +61,11 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
+from jaxrec.graph.hosts._common import with_budget
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
-__all__ = ["IDGLConfig", "IDGLHost", "build", "cpu_budget", "graph_regularizer", "preset"]
+__all__ = ["IDGLConfig", "IDGLHost", "build", "graph_regularizer", "preset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,22 +153,20 @@ _PRESETS = {
 def preset(dataset: str, budget: str = "full") -> IDGLConfig:
     """OpenGSL v0.0.6's IDGL config for ``dataset`` ("cora" or "citeseer"; OpenGSL runs Pubmed
     only with anchors, which this dense host does not implement); ``budget="cpu"``:
-    :func:`cpu_budget`."""
+    ``_CPU_BUDGET`` below."""
     if dataset not in _PRESETS:
         raise ValueError(f"no IDGL preset for {dataset=}; known: {sorted(_PRESETS)}")
-    if budget not in ("full", "cpu"):
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return cpu_budget(_PRESETS[dataset]) if budget == "cpu" else _PRESETS[dataset]
+    cfg = _PRESETS[dataset]
+    return with_budget(cfg, budget, **_CPU_BUDGET)
 
 
-def cpu_budget(config: IDGLConfig) -> IDGLConfig:
-    """The reduced setting used for CPU reproductions (2 shared cores): IDGL's dense refinement
-    loop costs seconds per epoch on Cora there, so fewer epochs (200, patience 50) and at most 3
-    refinement iterations. Not OpenGSL's protocol; results are labelled "cpu budget".
-    Measured on Cora (2 cores shared with other jobs, load ~8): ~14 s per epoch with or without
-    UnGSL (learner 1's 4-head weighted cosine over 1,433 features, ~84 GFLOP forward, dominates),
-    so even this setting does not fit 10 seeds x 2 in minutes on such a machine."""
-    return dataclasses.replace(config, epochs=200, patience=50, max_iter=3)
+# "cpu" budget: the reduced setting used for CPU reproductions (2 shared cores): IDGL's dense refinement
+# loop costs seconds per epoch on Cora there, so fewer epochs (200, patience 50) and at most 3
+# refinement iterations. Not OpenGSL's protocol; results are labelled "cpu budget".
+# Measured on Cora (2 cores shared with other jobs, load ~8): ~14 s per epoch with or without
+# UnGSL (learner 1's 4-head weighted cosine over 1,433 features, ~84 GFLOP forward, dominates),
+# so even this setting does not fit 10 seeds x 2 in minutes on such a machine.
+_CPU_BUDGET = {"epochs": 200, "patience": 50, "max_iter": 3}
 
 
 def _xavier_uniform(key: jax.Array, shape: tuple[int, int]) -> jax.Array:

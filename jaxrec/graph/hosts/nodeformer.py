@@ -60,6 +60,7 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
+from jaxrec.graph.hosts._common import with_budget
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import torch_linear_init
 
@@ -128,11 +129,7 @@ def preset(dataset: str, budget: str = "full") -> NodeFormerConfig:
         cfg = NodeFormerConfig(dropout=0.5, weight_decay=5e-3)
     else:
         raise ValueError(f"no NodeFormer preset for {dataset=}; known: cora, citeseer")
-    if budget == "cpu":
-        return dataclasses.replace(cfg, **_CPU_BUDGET)
-    if budget != "full":
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return cfg
+    return with_budget(cfg, budget, **_CPU_BUDGET)
 
 
 def ungsl_defaults(dataset: str) -> dict[str, Any]:

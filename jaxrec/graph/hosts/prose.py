@@ -47,6 +47,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.contrastive import feature_column_mask, ntxent_per_node
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
+from jaxrec.graph.hosts._common import with_budget
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCNLayer
 
@@ -123,11 +124,7 @@ def preset(dataset: str, budget: str = "full") -> ProseConfig:
     if dataset not in ("cora", "citeseer", "pubmed"):
         raise ValueError(f"no PROSE preset for {dataset=}; known: cora, citeseer, pubmed")
     cfg = ProseConfig()
-    if budget == "cpu":
-        return dataclasses.replace(cfg, **_CPU_BUDGET)
-    if budget != "full":
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return cfg
+    return with_budget(cfg, budget, **_CPU_BUDGET)
 
 
 def ungsl_defaults(dataset: str) -> dict[str, Any]:

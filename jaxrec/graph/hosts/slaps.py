@@ -51,10 +51,11 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
+from jaxrec.graph.hosts._common import with_budget
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
-__all__ = ["SLAPSConfig", "SLAPSHost", "build", "cpu_budget", "dae_mask", "frozen_until", "preset"]
+__all__ = ["SLAPSConfig", "SLAPSHost", "build", "dae_mask", "frozen_until", "preset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,21 +132,19 @@ _PRESETS = {
 
 def preset(dataset: str, budget: str = "full") -> SLAPSConfig:
     """OpenGSL v0.0.6's SLAPS config for ``dataset`` ("cora" or "citeseer"); ``budget="cpu"``:
-    :func:`cpu_budget`."""
+    ``_CPU_BUDGET`` below."""
     if dataset not in _PRESETS:
         raise ValueError(f"no SLAPS preset for {dataset=}; known: {sorted(_PRESETS)}")
-    if budget not in ("full", "cpu"):
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return cpu_budget(_PRESETS[dataset]) if budget == "cpu" else _PRESETS[dataset]
+    cfg = _PRESETS[dataset]
+    return with_budget(cfg, budget, **_CPU_BUDGET)
 
 
-def cpu_budget(config: SLAPSConfig) -> SLAPSConfig:
-    """The reduced setting used for CPU reproductions (2 shared cores): 200 epochs instead of
-    2000, keeping the warm-up share (the first 200 // 5 − 1 = 39 steps DAE-only). Not OpenGSL's
-    protocol; results are labelled "cpu budget". Measured on Cora (2 cores shared with other
-    jobs, load ~8): ~6.5 s per epoch (6.9 with UnGSL); the identity-initialised 1,433-wide
-    generator and the dense ``E Eᵀ`` dominate."""
-    return dataclasses.replace(config, epochs=200)
+# "cpu" budget: the reduced setting used for CPU reproductions (2 shared cores): 200 epochs instead of
+# 2000, keeping the warm-up share (the first 200 // 5 − 1 = 39 steps DAE-only). Not OpenGSL's
+# protocol; results are labelled "cpu budget". Measured on Cora (2 cores shared with other
+# jobs, load ~8): ~6.5 s per epoch (6.9 with UnGSL); the identity-initialised 1,433-wide
+# generator and the dense ``E Eᵀ`` dominate.
+_CPU_BUDGET = {"epochs": 200}
 
 
 def dae_mask(

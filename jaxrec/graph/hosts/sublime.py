@@ -48,6 +48,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.contrastive import feature_column_mask, ntxent_per_node
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
+from jaxrec.graph.hosts._common import with_budget
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
@@ -124,11 +125,7 @@ def preset(dataset: str, budget: str = "full") -> SublimeConfig:
         )  # fmt: skip
     else:
         raise ValueError(f"no SUBLIME preset for {dataset=}; known: cora, citeseer")
-    if budget == "cpu":
-        return dataclasses.replace(cfg, **_CPU_BUDGET)
-    if budget != "full":
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return cfg
+    return with_budget(cfg, budget, **_CPU_BUDGET)
 
 
 def ungsl_defaults(dataset: str) -> dict[str, Any]:
