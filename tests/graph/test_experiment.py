@@ -78,3 +78,13 @@ def test_configs_and_overrides_are_type_checked(cfg):
         cpu.name.endswith("-cpu")
         and cpu.hosts.slaps.epochs < cli.load_config("gsl/slaps").hosts.slaps.epochs
     )
+
+
+def test_every_registered_host_has_a_config_section_and_run_protocol():
+    from jaxrec.graph.experiment import _protocol
+    from jaxrec.graph.hosts import HOSTS
+
+    for host in HOSTS:
+        cfg = cli.load_config(f"gsl/synthetic:{host}")
+        protocol = _protocol(cfg, cfg.host_config)
+        assert protocol["epochs"] >= 1 and protocol["eval_every"] >= 1 and protocol["patience"] >= 0

@@ -75,7 +75,8 @@ class IDGLConfig:
     Attributes:
       hidden: GCN hidden size [n_hidden]. dropout: GCN dropout [dropout].
       lr, weight_decay: Adam learning rate and L2 weight decay [lr, weight_decay].
-      epochs, patience: training budget [max_epochs, patience] (applied by the shared trainer).
+      epochs, eval_every, patience: training budget [max_epochs, 1, patience] (applied by the
+        shared trainer).
       max_iter: most refinement iterations after the first [max_iter].
       eps_adj, test_eps_adj: stopping thresholds in training / evaluation [eps_adj, test_eps_adj].
       graph_skip_conn: λ, weight of the original graph [graph_skip_conn].
@@ -96,6 +97,7 @@ class IDGLConfig:
     lr: float = 0.01
     weight_decay: float = 5e-4
     epochs: int = 1000
+    eval_every: int = 1
     patience: int = 100
     max_iter: int = 10
     eps_adj: float = 4e-5

@@ -71,6 +71,7 @@ class SLAPSConfig:
       dropout1, dropout_adj1: DAE feature / edge dropout. dropout2, dropout_adj2: classifier's.
       lr, weight_decay: classifier Adam. lr_dae, weight_decay_dae: generator + DAE Adam.
       epochs: training epochs [n_epochs]; epoch_d: warm-up is ``epochs // epoch_d − 1`` steps.
+      eval_every, patience: validation every epoch, no early stopping (OpenGSL's SLAPS solver).
       lamda: weight λ of the DAE loss. ratio, nr: masking r and nr [ratio, nr].
       feat_type: "binary" or "continuous" masking [dataset.feat_type].
       normalize_features: row-normalise features [dataset.feat_norm] (False for SLAPS).
@@ -93,6 +94,8 @@ class SLAPSConfig:
     weight_decay: float = 5e-4
     weight_decay_dae: float = 0.0
     epochs: int = 2000
+    eval_every: int = 1
+    patience: int = 0
     epoch_d: int = 5
     lamda: float = 10.0
     ratio: float = 10.0
