@@ -7,7 +7,8 @@ Run:  python3 benchmarks/msl_reproduce.py --seeds 0,1,2
 Quick check:  python3 benchmarks/msl_reproduce.py --seeds 0 --variants lml,msl_ats \\
           --max-train-rows 200 --max-test-rows 50 --epochs 1 --set optimizer.warmup_steps=1 \
           --out /tmp/msl_tiny.md
-Each run's folder is runs/repro/msl-books/<variant>/seed<k> (re-running resumes); the table
+Each run's folder is runs/repro/msl-books/<variant>/seed<k> (re-running resumes an unfinished
+run and reads a finished one's results.json back); the table
 goes to --out (markdown) and its .json sibling. Config: configs/msl/amazon_books.py.
 """
 
@@ -79,7 +80,11 @@ def main() -> None:
             suffix = "-cpu" if args.budget == "cpu" else ""
             cfg = config_lib.override(_books_config(variant + suffix), [*overrides, f"seed={seed}"])
             run_dir = Path(args.runs) / f"{variant}{suffix}" / f"seed{seed}"
-            summary = experiment.run(cfg, run_dir, resume=True)
+            done = run_dir / "results.json"
+            if done.is_file():  # a finished run is read back, not re-tested
+                summary = json.loads(done.read_text())
+            else:
+                summary = experiment.run(cfg, run_dir, resume=True)
             results.setdefault(variant, []).append(summary)
             print(f"{variant} seed {seed}: {json.dumps(summary['test'])}", flush=True)
 
