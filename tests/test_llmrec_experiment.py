@@ -12,6 +12,7 @@ import pytest
 from jaxrec import data as data_lib
 from jaxrec import train
 from jaxrec.data import DataFormatError
+from jaxrec.llmrec import experiment
 from jaxrec.llmrec.config import (
     CBSConfig,
     DataConfig,
@@ -20,6 +21,7 @@ from jaxrec.llmrec.config import (
     MSLExperiment,
     ats_preset,
 )
+from jaxrec.models import llm
 from jaxrec.train import DEFAULT_RULES, LoopConfig, MeshConfig, OptimizerConfig
 
 # --------------------------------------------------------------------------------------------
@@ -95,10 +97,7 @@ def test_synthetic_world_plants_genre_preference():
 
 
 # --------------------------------------------------------------------------------------------
-# Experiment (needs the decoder of jaxrec.models.llm)
-
-llm = pytest.importorskip("jaxrec.models.llm")
-from jaxrec.llmrec import experiment
+# Experiment
 
 RULES = DEFAULT_RULES
 

@@ -279,7 +279,7 @@ class Decoder(nnx.Module):
         if cfg.scan_layers:
             return jax.lax.scan(block, x, xs)
         outs = []
-        for l in range(cfg.num_layers):
-            x, layer_kv = block(x, jax.tree.map(lambda a, l=l: a[l], xs))
+        for layer in range(cfg.num_layers):
+            x, layer_kv = block(x, jax.tree.map(lambda a, layer=layer: a[layer], xs))
             outs.append(layer_kv)
         return x, (None if kv is None else jax.tree.map(lambda *a: jnp.stack(a), *outs))
