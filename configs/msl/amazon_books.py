@@ -18,7 +18,7 @@ first 1,000 test windows (validation: 500 windows, as above).
 """
 
 import dataclasses
-import os
+import sys
 from pathlib import Path
 
 from jaxrec.llmrec.config import (
@@ -31,11 +31,9 @@ from jaxrec.llmrec.config import (
 )
 from jaxrec.train import LoopConfig, OptimizerConfig
 
-# $JAXREC_SHARED_DATA, else ../shared/data next to the source checkout.
-SHARED = os.environ.get(
-    "JAXREC_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
-)
-DATA = str(Path(SHARED) / "llmrec" / "amazon_books")
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import BOOKS as DATA  # noqa: E402
+
 
 VARIANTS = {
     "lml": LossConfig(name="lml", temperature=1.0, tau_factor=False),

@@ -13,7 +13,7 @@ response tokenises differently inside the prompt are reported (set data.drop_mis
 drop them with a warning).
 """
 
-import os
+import sys
 from pathlib import Path
 
 from jaxrec.llmrec.config import (
@@ -26,10 +26,8 @@ from jaxrec.llmrec.config import (
 )
 from jaxrec.train import LoopConfig, MeshConfig, OptimizerConfig
 
-SHARED = os.environ.get(
-    "JAXREC_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
-)
-DATA = str(Path(SHARED) / "llmrec" / "amazon_books")
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import BOOKS as DATA  # noqa: E402
 
 
 def get_config(arg: str | None = None) -> MSLExperiment:
