@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import planetoid_config
+from _gsl_common import planetoid_config
 
 
 def get_config(arg: str | None = None):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import synthetic_config
+from _gsl_common import synthetic_config
 
 
 def get_config(arg: str | None = None):

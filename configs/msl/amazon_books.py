@@ -32,7 +32,7 @@ from jaxrec.llmrec.config import (
 from jaxrec.train import LoopConfig, OptimizerConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BOOKS as DATA  # noqa: E402
+from _msl_common import BOOKS as DATA  # noqa: E402
 
 
 VARIANTS = {

@@ -27,7 +27,7 @@ from jaxrec.llmrec.config import (
 from jaxrec.train import LoopConfig, MeshConfig, OptimizerConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import BOOKS as DATA  # noqa: E402
+from _msl_common import BOOKS as DATA  # noqa: E402
 
 
 def get_config(arg: str | None = None) -> MSLExperiment:
