@@ -14,13 +14,12 @@ import jax
 import numpy as np
 from flax import nnx
 
-from jaxrec import config as config_lib
 from jaxrec import data as data_lib
 from jaxrec import train
 from jaxrec.cf.config import CFExperiment
 from jaxrec.cf.objective import make_loss_fn, score_setup
 from jaxrec.metrics import evaluate_full_ranking
-from jaxrec.models import CFModelConfig, LightGCN, MF, build_bipartite_graph, full_scores
+from jaxrec.models import MF, CFModelConfig, LightGCN, build_bipartite_graph, full_scores
 
 __all__ = ["CFSetup", "build", "load_dataset", "run"]
 
@@ -209,43 +208,29 @@ def build(
 
 def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
     """Trains and evaluates ``cfg`` in ``run_dir``; returns the results dict (also results.json)."""
-    run_dir = Path(run_dir)
     setup = build(cfg)
     dataset = setup.dataset
-    with train.mesh_context(setup.mesh, cfg.mesh.rules):
-        result = train.fit(
-            run_dir=run_dir,
-            cfg=cfg.loop,
-            mesh=setup.mesh,
-            state=setup.state,
-            train_step=setup.train_step,
-            batches=setup.batches,
-            context=setup.context,
-            seed=cfg.seed,
-            evaluate=setup.evaluate_valid,
-            test=setup.evaluate_test,
-            resume=resume,
-            examples_per_step=cfg.batch_size,
-        )
-    summary = {
-        "name": cfg.name,
-        "dataset": {
-            "source": cfg.data.source,
-            "path": cfg.data.path,
-            "users": dataset.num_users,
-            "items": dataset.num_items,
-            "train": len(dataset.train.users),
-            "valid": 0 if dataset.valid is None else len(dataset.valid.users),
-            "test": len(dataset.test.users),
-        },
-        "best_valid": result.best_valid,
-        "best_step": result.best_step,
-        "test": result.test,
-        "seconds_per_epoch": result.seconds_per_epoch,
-        "stopped_early": result.stopped_early,
-        "final_step": int(result.state.step),
-    }
-    if jax.process_index() == 0:
-        train.write_json_atomic(run_dir / "results.json", summary)
-        train.write_json_atomic(run_dir / "config.json", config_lib.to_dict(cfg))
-    return summary
+
+    def describe(result: train.FitResult) -> dict[str, Any]:
+        del result
+        return {
+            "dataset": {
+                "source": cfg.data.source,
+                "path": cfg.data.path,
+                "users": dataset.num_users,
+                "items": dataset.num_items,
+                "train": len(dataset.train.users),
+                "valid": 0 if dataset.valid is None else len(dataset.valid.users),
+                "test": len(dataset.test.users),
+            },
+        }
+
+    return train.fit_experiment(
+        cfg,
+        setup,
+        run_dir,
+        evaluate=setup.evaluate_valid,
+        test=setup.evaluate_test,
+        describe=describe,
+        resume=resume,
+    )

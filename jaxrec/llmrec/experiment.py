@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxrec import config as config_lib
 from jaxrec import data as data_lib
 from jaxrec import train
 from jaxrec.llmrec.beam import constrained_beam_search, exact_match_metrics
@@ -281,7 +280,6 @@ def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
     """Trains, validates with CBS (``cfg.cbs.scoring``) each epoch, selects by
     ``cfg.loop.select_metric``, tests the best checkpoint with every scoring in
     ``cfg.test_scorings`` (plus a popularity baseline) and writes ``results.json``."""
-    run_dir = Path(run_dir)
     setup = build(cfg)
 
     def evaluate(state):
@@ -296,52 +294,34 @@ def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
             out[f"popularity/{name}"] = value
         return out
 
-    with train.mesh_context(setup.mesh, cfg.mesh.rules):
-        result = train.fit(
-            run_dir=run_dir,
-            cfg=cfg.loop,
-            mesh=setup.mesh,
-            state=setup.state,
-            train_step=setup.train_step,
-            batches=setup.batches,
-            context=setup.context,
-            seed=cfg.seed,
-            evaluate=evaluate,
-            test=test,
-            resume=resume,
-            examples_per_step=cfg.batch_size,
-        )
     trie = setup.trie
-    summary = {
-        "name": cfg.name,
-        "loss": cfg.loss.name,
-        "ats": cfg.loss.ats.enabled,
-        "valid_scoring": cfg.cbs.scoring,
-        "length_penalty": cfg.cbs.length_penalty,
-        "dataset": {
-            "source": cfg.data.source,
-            "path": cfg.data.path,
-            "items": len(setup.world.titles),
-            "distinct_titles": len(trie.entry_titles),
-            "train": int(setup.encoded["train"]["row"].size),
-            "valid": int(setup.encoded["valid"]["row"].size),
-            "test": int(setup.encoded["test"]["row"].size),
-        },
-        "trie": {
-            "nodes": trie.num_nodes,
-            "max_fanout": trie.max_fanout,
-            "max_depth": trie.max_depth,
-            "first_branch": list(trie.first_branch),
-            "vocab_size": setup.tokenizer.vocab_size,
-        },
-        "best_valid": result.best_valid,
-        "best_step": result.best_step,
-        "test": result.test,
-        "seconds_per_epoch": result.seconds_per_epoch,
-        "final_step": int(result.state.step),
-        "final_tau": float(result.state.extra["ats"]["tau"]) if cfg.loss.ats.enabled else None,
-    }
-    if jax.process_index() == 0:
-        train.write_json_atomic(run_dir / "results.json", summary)
-        train.write_json_atomic(run_dir / "config.json", config_lib.to_dict(cfg))
-    return summary
+
+    def describe(result: train.FitResult) -> dict[str, Any]:
+        ats = cfg.loss.ats.enabled
+        return {
+            "loss": cfg.loss.name,
+            "ats": ats,
+            "valid_scoring": cfg.cbs.scoring,
+            "length_penalty": cfg.cbs.length_penalty,
+            "dataset": {
+                "source": cfg.data.source,
+                "path": cfg.data.path,
+                "items": len(setup.world.titles),
+                "distinct_titles": len(trie.entry_titles),
+                "train": int(setup.encoded["train"]["row"].size),
+                "valid": int(setup.encoded["valid"]["row"].size),
+                "test": int(setup.encoded["test"]["row"].size),
+            },
+            "trie": {
+                "nodes": trie.num_nodes,
+                "max_fanout": trie.max_fanout,
+                "max_depth": trie.max_depth,
+                "first_branch": list(trie.first_branch),
+                "vocab_size": setup.tokenizer.vocab_size,
+            },
+            "final_tau": float(result.state.extra["ats"]["tau"]) if ats else None,
+        }
+
+    return train.fit_experiment(
+        cfg, setup, run_dir, evaluate=evaluate, test=test, describe=describe, resume=resume
+    )

@@ -13,6 +13,7 @@ from jaxrec.train.mesh import (
     replicated,
 )
 from jaxrec.train.optim import OptimizerConfig, make_optimizer, make_schedule
+from jaxrec.train.run import ExperimentConfig, ExperimentSetup, fit_experiment
 from jaxrec.train.state import TrainState
 from jaxrec.train.step import (
     LossFn,
@@ -24,10 +25,12 @@ from jaxrec.train.step import (
 )
 
 __all__ = [
+    "DEFAULT_RULES",
     "BatchSource",
     "Checkpoint",
     "Checkpointer",
-    "DEFAULT_RULES",
+    "ExperimentConfig",
+    "ExperimentSetup",
     "FitResult",
     "LoopConfig",
     "LossFn",
@@ -37,6 +40,7 @@ __all__ = [
     "batch_sharding",
     "compile_train_step",
     "fit",
+    "fit_experiment",
     "init_train_state",
     "make_mesh",
     "make_optimizer",
