@@ -16,6 +16,7 @@ pytest.importorskip("grain", reason="optional extra: pip install 'jaxrec[tfds]'"
 from jaxrec import config as config_lib  # noqa: E402
 from jaxrec import train  # noqa: E402
 from jaxrec.cf import default_config, experiment  # noqa: E402
+from jaxrec.train import run as train_run  # noqa: E402
 
 RNG = np.random.default_rng(0)
 TRAIN = np.stack([RNG.integers(0, 40, 300), RNG.integers(0, 60, 300)], 1)
@@ -69,7 +70,7 @@ def test_tfds_run_resumes_to_uninterrupted_parameters(cfg, tmp_path, monkeypatch
     class Killed(Exception):
         pass
 
-    real_fit = train.fit
+    real_fit = train_run.fit
 
     def killed_fit(**kwargs):
         def kill(state):
@@ -78,10 +79,10 @@ def test_tfds_run_resumes_to_uninterrupted_parameters(cfg, tmp_path, monkeypatch
 
         return real_fit(**kwargs, callbacks=[kill])
 
-    monkeypatch.setattr(train, "fit", killed_fit)
+    monkeypatch.setattr(train_run, "fit", killed_fit)
     with pytest.raises(Killed):
         experiment.run(cfg, tmp_path / "run")
-    monkeypatch.setattr(train, "fit", real_fit)
+    monkeypatch.setattr(train_run, "fit", real_fit)
     resumed = experiment.run(cfg, tmp_path / "run")
     assert resumed["test"] == reference["test"]
     a = experiment.build(cfg)  # restore both final checkpoints into the same layout
