@@ -9,6 +9,7 @@ from jaxrec.data.batches import InteractionBatches
 from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validation
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.node_graph import NodeGraph, row_normalize
+from jaxrec.data.paths import shared_root
 from jaxrec.data.planetoid import load_planetoid
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
@@ -48,6 +49,7 @@ __all__ = [
     "load_planetoid",
     "row_normalize",
     "sample_negatives",
+    "shared_root",
     "split_validation",
     "synthetic_interactions",
     "synthetic_sbm_graph",
