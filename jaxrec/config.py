@@ -113,6 +113,18 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def _allows_tuple(annotation: Any) -> bool:
+    """``tuple[...]``, or a union (``tuple[...] | None``) with a tuple arm."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_allows_tuple(arg) for arg in typing.get_args(annotation))
+    return typing.get_origin(annotation) is tuple
+
+
+def _as_tuples(value: Any) -> Any:
+    """JSON lists back to (nested) tuples: ``[["batch", ["data", "fsdp"]]]`` -> tuples."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Inverse of :func:`to_dict` for a dataclass type ``cls``; unknown keys raise."""
     hints = _field_types(cls)
@@ -127,7 +139,7 @@ def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
         annotation = hints[name]
         if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
             value = from_dict(annotation, value)
-        elif typing.get_origin(annotation) is tuple and isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        elif _allows_tuple(annotation) and isinstance(value, list):
+            value = _as_tuples(value)
         kwargs[name] = value
     return cls(**kwargs)

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from tqdm.auto import tqdm
 
 from jaxrec.train.checkpoint import Checkpointer
 from jaxrec.train.logging import MetricsLog, plot_curves, write_json_atomic
 from jaxrec.train.mesh import batch_sharding
+from jaxrec.train.progress import Progress
 from jaxrec.train.state import TrainState
 
 __all__ = ["LoopConfig", "BatchSource", "FitResult", "fit", "place_batch"]
@@ -36,8 +36,9 @@ class LoopConfig:
     select_metric: validation metric that picks the best checkpoint (and drives early stopping).
     select_mode: "max" or "min".
     checkpoint_every_steps: also save the latest checkpoint every this many steps (0: per epoch).
-    log_every_steps: refresh the progress bar's loss every this many steps.
-    progress: show a progress bar.
+    log_every_steps: show the loss every this many steps (0: never); see :class:`Progress`.
+    progress: report progress: a tqdm bar on a terminal, else one ``logging`` line per epoch.
+    tensorboard: also write metrics.jsonl's records as TensorBoard scalars to ``run_dir/tb``.
     """
 
     epochs: int = 10
@@ -48,6 +49,7 @@ class LoopConfig:
     checkpoint_every_steps: int = 0
     log_every_steps: int = 50
     progress: bool = True
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.eval_every < 1:
@@ -153,7 +155,7 @@ def fit(
     lead = jax.process_index() == 0
     if not resume:
         _clear_run(run_dir, lead)
-    log = MetricsLog(run_dir / "metrics.jsonl", enabled=lead)
+    log = MetricsLog(run_dir / "metrics.jsonl", enabled=lead, tensorboard=cfg.tensorboard)
     rng = jax.random.key_data(jax.random.key(seed))
     loop: dict[str, Any] = {
         "epoch": 0,
@@ -175,12 +177,13 @@ def fit(
         key = jax.random.wrap_key_data(rng)
 
         total = cfg.epochs * batches.steps_per_epoch
-        bar = tqdm(
+        bar = Progress(
             total=total,
             initial=int(state.step),
-            disable=not (cfg.progress and lead),
+            epochs=cfg.epochs,
             desc=run_dir.name,
-            dynamic_ncols=True,
+            enabled=cfg.progress and lead,
+            log_every_steps=cfg.log_every_steps,
         )
 
         pending: list[dict[str, jax.Array]] = []
@@ -198,9 +201,7 @@ def fit(
                 state, metrics = train_step(state, place_batch(mesh, local_batch), key, context)
                 pending.append(metrics)
                 host_step += 1
-                bar.update(1)
-                if host_step % cfg.log_every_steps == 0:
-                    bar.set_postfix(loss=f"{float(metrics['loss']):.4f}")
+                bar.step(metrics)
                 if cfg.checkpoint_every_steps and host_step % cfg.checkpoint_every_steps == 0:
                     checkpoint()
                 for callback in callbacks:
@@ -220,6 +221,7 @@ def fit(
             epochs_here += 1
 
             last = loop["epoch"] == cfg.epochs
+            valid = None
             if evaluate is not None and (loop["epoch"] % cfg.eval_every == 0 or last):
                 valid = evaluate(state)
                 if cfg.select_metric not in valid:
@@ -235,7 +237,7 @@ def fit(
                     loop["bad_evals"] += 1
                     if cfg.patience and loop["bad_evals"] >= cfg.patience:
                         loop["stopped"] = True
-                bar.set_postfix({cfg.select_metric: f"{value:.4f}"})
+            bar.epoch_end(loop["epoch"], means, valid, seconds=seconds)
             checkpoint()
         bar.close()
         ckpt.wait()
@@ -281,4 +283,5 @@ def fit(
             },
         )
         plot_curves(log.records, run_dir / "curves.png", title=run_dir.name)
+        log.close()
     return result
