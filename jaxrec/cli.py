@@ -3,6 +3,7 @@
 CONFIG names a Python file under ``configs/`` (``psl/electronic``), optionally with an argument
 for its ``get_config(arg)`` after a colon (``psl/electronic:lightgcn-psl_relu``), or a path to a
 ``.py`` file. Without CONFIG the embedded default runs (MF + PSL on a synthetic world).
+``jaxrec eval RUN_DIR [--checkpoint best|latest] [--split test|valid]`` re-evaluates a run folder.
 """
 
 from __future__ import annotations
@@ -116,6 +117,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from jaxrec.eval_run import evaluate_run
+
+    result = evaluate_run(
+        args.run_dir, checkpoint=args.checkpoint, split=args.split, overrides=args.set or []
+    )
+    print(result.table())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,12 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
     run.add_argument("--process-id", type=int, help="with --distributed: this process's index")
     sub.add_parser("list", help="list the available configs")
+    ev = sub.add_parser("eval", help="re-evaluate a run folder's checkpoint (writes nothing)")
+    ev.add_argument("run_dir", help="the run folder (holds config.json and ckpt/)")
+    ev.add_argument("--checkpoint", choices=("best", "latest"), default="best")
+    ev.add_argument("--split", choices=("test", "valid"), default="test")
+    ev.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             for name, doc in list_configs():
                 print(f"{name:<28} {doc}")
             return 0
+        if args.command == "eval":
+            return _eval(args)
         return _run(args)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"jaxrec: error: {err}", file=sys.stderr)

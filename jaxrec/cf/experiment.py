@@ -21,7 +21,7 @@ from jaxrec.cf.objective import make_loss_fn, score_setup
 from jaxrec.metrics import evaluate_full_ranking
 from jaxrec.models import MF, CFModelConfig, LightGCN, build_bipartite_graph, full_scores
 
-__all__ = ["CFSetup", "build", "load_dataset", "run"]
+__all__ = ["CFSetup", "build", "evaluators", "load_dataset", "run"]
 
 
 def load_dataset(cfg: CFExperiment) -> data_lib.CFDataset:
@@ -206,6 +206,12 @@ def build(
     )
 
 
+def evaluators(setup: CFSetup) -> dict[str, Any]:
+    """``{"valid", "test"}`` -> ``evaluate(state) -> metrics`` as :func:`run` uses them (None
+    for a split the dataset lacks); ``jaxrec eval`` re-evaluates a checkpoint with them."""
+    return {"valid": setup.evaluate_valid, "test": setup.evaluate_test}
+
+
 def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
     """Trains and evaluates ``cfg`` in ``run_dir``; returns the results dict (also results.json)."""
     setup = build(cfg)
@@ -225,12 +231,13 @@ def run(cfg: CFExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[
             },
         }
 
+    split_evaluators = evaluators(setup)
     return train.fit_experiment(
         cfg,
         setup,
         run_dir,
-        evaluate=setup.evaluate_valid,
-        test=setup.evaluate_test,
+        evaluate=split_evaluators["valid"],
+        test=split_evaluators["test"],
         describe=describe,
         resume=resume,
     )

@@ -26,7 +26,7 @@ from jaxrec.llmrec.prompts import WORDING, encode_windows, prompt_text
 from jaxrec.llmrec.tokenizer import TextTokenizer, load_tokenizer, train_bpe_tokenizer
 from jaxrec.llmrec.trie import TitleTrie, build_trie, entries_from_titles
 
-__all__ = ["MSLSetup", "RowBatches", "build", "load_world", "run"]
+__all__ = ["MSLSetup", "RowBatches", "build", "evaluators", "load_world", "run"]
 
 _TRAIN_KEYS = ("input_ids", "attention_mask", "targets", "nodes")
 
@@ -276,11 +276,11 @@ def build(cfg: MSLExperiment, devices: list[jax.Device] | None = None) -> MSLSet
     )  # fmt: skip
 
 
-def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
-    """Trains, validates with CBS (``cfg.cbs.scoring``) each epoch, selects by
-    ``cfg.loop.select_metric``, tests the best checkpoint with every scoring in
-    ``cfg.test_scorings`` (plus a popularity baseline) and writes ``results.json``."""
-    setup = build(cfg)
+def evaluators(setup: MSLSetup) -> dict[str, Any]:
+    """``{"valid", "test"}`` -> ``evaluate(state) -> metrics`` as :func:`run` uses them: CBS
+    with ``cfg.cbs.scoring`` on valid; every scoring in ``cfg.test_scorings`` (keys
+    ``<scoring>/<metric>``) plus the popularity baseline on test. ``jaxrec eval`` uses them too."""
+    cfg = setup.cfg
 
     def evaluate(state):
         return setup.evaluate(state, "valid", cfg.cbs.scoring)
@@ -293,6 +293,16 @@ def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
         for name, value in popularity_metrics(setup, "test").items():
             out[f"popularity/{name}"] = value
         return out
+
+    return {"valid": evaluate, "test": test}
+
+
+def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
+    """Trains, validates with CBS (``cfg.cbs.scoring``) each epoch, selects by
+    ``cfg.loop.select_metric``, tests the best checkpoint with every scoring in
+    ``cfg.test_scorings`` (plus a popularity baseline) and writes ``results.json``."""
+    setup = build(cfg)
+    split_evaluators = evaluators(setup)
 
     trie = setup.trie
 
@@ -323,5 +333,11 @@ def run(cfg: MSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
         }
 
     return train.fit_experiment(
-        cfg, setup, run_dir, evaluate=evaluate, test=test, describe=describe, resume=resume
+        cfg,
+        setup,
+        run_dir,
+        evaluate=split_evaluators["valid"],
+        test=split_evaluators["test"],
+        describe=describe,
+        resume=resume,
     )

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,7 +132,7 @@ class MetricsLog:
         self._purge_step: int | None = None
         self._tensorboard = tensorboard and enabled
         if self._tensorboard:
-            _summary_writer_class()  # fail now, not at the first epoch's end
+            _tensorboardx()  # fail now, not at the first epoch's end
         if self.path.exists():
             self.records, clean = read_metrics(self.path)
             if not clean and enabled:
@@ -166,13 +167,8 @@ class MetricsLog:
 
     def _write_scalars(self, record: Mapping[str, Any]) -> None:
         if self._writer is None:
-            self._writer = _summary_writer_class()(
-                logdir=os.fspath(self.path.parent / "tb"), purge_step=self._purge_step
-            )
-        for name, value in record.items():
-            if name not in ("step", "split") and isinstance(value, (int, float)):
-                self._writer.add_scalar(f"{record['split']}/{name}", value, record["step"])
-        self._writer.flush()
+            self._writer = _ScalarWriter(self.path.parent / "tb", self._purge_step)
+        self._writer.write(record)
 
     def close(self) -> None:
         """Closes the TensorBoard writer (the JSON lines need no closing)."""
@@ -181,15 +177,52 @@ class MetricsLog:
             self._writer = None
 
 
-def _summary_writer_class() -> type:
+def _tensorboardx() -> Any:
     try:
-        from tensorboardX import SummaryWriter
+        import tensorboardX
     except ImportError as err:
         raise ImportError(
             "TensorBoard logging (loop.tensorboard=true) needs tensorboardX: "
             "pip install 'jaxrec[tensorboard]'"
         ) from err
-    return SummaryWriter
+    return tensorboardX
+
+
+class _ScalarWriter:
+    """One TensorBoard event file of scalars, written with tensorboardX's ``FileWriter`` (whose
+    ``SummaryWriter.add_scalar`` would rename tags such as ``valid/ndcg@20``).
+
+    ``purge_step``: a ``SessionLog.START`` event at that step makes TensorBoard hide the earlier
+    files' events at steps ``>= purge_step`` (what a resume truncated from metrics.jsonl).
+    """
+
+    def __init__(self, logdir: epath.Path, purge_step: int | None):
+        tensorboardx = _tensorboardx()
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+        # A unique suffix: tensorboardX names files by the second and would overwrite the file
+        # of a writer opened in the same second (a quick resume).
+        self._writer = tensorboardx.FileWriter(
+            os.fspath(logdir), filename_suffix=f".{time.time_ns()}"
+        )
+        if purge_step is not None:
+            start = SessionLog(status=SessionLog.START)
+            self._writer.add_event(Event(step=purge_step, session_log=start))
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """The record's numbers (all fields but ``step``, ``split``) as ``<split>/<name>``."""
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        values = [
+            Summary.Value(tag=f"{record['split']}/{name}", simple_value=float(value))
+            for name, value in record.items()
+            if name not in ("step", "split") and isinstance(value, (int, float))
+        ]
+        self._writer.add_summary(Summary(value=values), record["step"])
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 def plot_curves(records: list[Mapping[str, Any]], path: PathLike, *, title: str = "") -> None:
