@@ -199,18 +199,20 @@ def test_write_json_atomic_respects_the_umask(tmp_path, umask, mode):
 
 def test_plot_curves_leaves_the_backend_alone_and_writes_the_png(tmp_path):
     """In a fresh process whose backend is "svg": plotting must not switch it or load pyplot."""
+    # The module is loaded from its file alone: importing the jaxrec package would load JAX.
     script = (
-        "import json, sys, matplotlib\n"
+        "import importlib.util, json, sys, matplotlib\n"
         "matplotlib.use('svg')\n"
-        "from jaxrec.train.logging import plot_curves\n"
-        "plot_curves(json.loads(sys.argv[1]), sys.argv[2], title='t')\n"
+        "spec = importlib.util.spec_from_file_location('logging_under_test', sys.argv[3])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "module.plot_curves(json.loads(sys.argv[1]), sys.argv[2], title='t')\n"
         "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
     )
     png = tmp_path / "curves.png"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    source = Path(__file__).resolve().parents[1] / "jaxrec" / "train" / "logging.py"
     out = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(RECORDS), str(png)],
-        env=env,
+        [sys.executable, "-c", script, json.dumps(RECORDS), str(png), str(source)],
         capture_output=True,
         text=True,
         check=True,
