@@ -58,6 +58,8 @@ def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not outlive the data in a crash
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, os.fspath(path))
     except BaseException:
@@ -75,9 +77,10 @@ def read_metrics(path: PathLike) -> tuple[list[dict[str, Any]], bool]:
     """Parses a ``metrics.jsonl``: returns ``(records, clean)``.
 
     A final line without its newline that is not valid JSON is a record torn by a kill mid-write
-    (a record's newline is its last byte): it is dropped with a warning. ``clean`` is False when the file needs rewriting before appending (a torn record, or
-    a last record without its newline). Any other damage (a bad line before the last, a line that
-    is not a record with ``step`` and ``split``) raises ``ValueError`` naming the file and line.
+    (a record's newline is its last byte): it is dropped with a warning. ``clean`` is False when
+    the file needs rewriting before appending (a torn record, or a last record without its
+    newline). Any other damage (a bad line with its newline, a line that is not a record with an
+    int ``step`` and a ``split``) raises ``ValueError`` naming the file and line.
     """
     path = epath.Path(path)
     text = path.read_text()
@@ -99,8 +102,10 @@ def read_metrics(path: PathLike) -> tuple[list[dict[str, Any]], bool]:
                 clean = False
                 break
             raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg})") from err
-        if not (isinstance(record, dict) and isinstance(record.get("step"), int)) or (
-            "split" not in record
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("step"), int)
+            or ("split" not in record)
         ):
             raise ValueError(
                 f"{path}, line {number}: not a record with an int 'step' and a 'split'"
@@ -163,12 +168,9 @@ class MetricsLog:
         else:  # object stores cannot append
             self._rewrite()
         if self._tensorboard:
-            self._write_scalars(record)
-
-    def _write_scalars(self, record: Mapping[str, Any]) -> None:
-        if self._writer is None:
-            self._writer = _ScalarWriter(self.path.parent / "tb", self._purge_step)
-        self._writer.write(record)
+            if self._writer is None:
+                self._writer = _ScalarWriter(self.path.parent / "tb", self._purge_step)
+            self._writer.write(record)
 
     def close(self) -> None:
         """Closes the TensorBoard writer (the JSON lines need no closing)."""
