@@ -32,7 +32,7 @@ def test_override_parses_by_field_type():
     "assignment, message",
     [
         ("optimizer.learning_rate=1", "unknown config key 'optimizer.learning_rate'"),
-        ("loop.epochs=three", "is not a int"),
+        ("loop.epochs=three", "is not an int"),
         ("loss.include_positive=maybe", "not a boolean"),
         ("loss.name=hinge", "loss.name must be one of"),
         ("lr", "must look like key.sub=value"),
