@@ -6,7 +6,8 @@ importlib.resources)."""
 from setuptools import find_namespace_packages, setup
 
 CONFIG_PACKAGES = [
-    f"jaxrec.configs.{name}" for name in find_namespace_packages("configs", exclude=["*__pycache__*"])
+    f"jaxrec.configs.{name}"
+    for name in find_namespace_packages("configs", exclude=["*__pycache__*"])
 ]
 
 setup(
