@@ -44,6 +44,7 @@ import numpy as np
 from flax import nnx
 
 from jaxrec import train
+from jaxrec.data import shared_root
 from jaxrec.llmrec import experiment
 from jaxrec.llmrec.beam import constrained_beam_search
 from jaxrec.llmrec.config import DataConfig, LossConfig, MSLExperiment
@@ -52,7 +53,7 @@ from jaxrec.llmrec.prompts import encode_windows
 from jaxrec.llmrec.trie import TitleTrie
 from jaxrec.models import llm
 
-BOOK = Path("/work/shared/data/llmrec/amazon_books")
+BOOK = shared_root() / "llmrec" / "amazon_books"
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,7 +17,14 @@ import numpy as np
 
 from jaxrec import config as config_lib
 from jaxrec.cf import experiment
-from jaxrec.cf.presets import paper_config
+from jaxrec.cli import load_config
+
+# --dataset -> the configs/psl file that holds its Table B.2 row.
+PSL_CONFIGS = {
+    "amazon2014-electronic": "psl/electronic",
+    "gowalla": "psl/gowalla",
+    "amazon2014-health": "psl/health",
+}
 
 # Paper Table 1 (IID, MF / LightGCN): Recall@20, NDCG@20.
 PAPER = {
@@ -72,7 +79,7 @@ def main() -> None:
     for loss in args.losses.split(","):
         per_seed = []
         for seed in seeds:
-            cfg = paper_config(args.dataset, f"{args.backbone}-{loss}")
+            cfg = load_config(f"{PSL_CONFIGS[args.dataset]}:{args.backbone}-{loss}")
             cfg = config_lib.override(
                 cfg,
                 [

@@ -24,11 +24,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from psl_reproduce import PSL_CONFIGS  # noqa: E402
+
 from jaxrec import config as config_lib  # noqa: E402
 from jaxrec import data as data_lib  # noqa: E402
 from jaxrec import train  # noqa: E402
 from jaxrec.cf import experiment  # noqa: E402
-from jaxrec.cf.presets import paper_config  # noqa: E402
+from jaxrec.cli import load_config  # noqa: E402
 
 
 def jax_step_time(dataset, cfg, steps: int) -> float:
@@ -78,7 +80,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/bench_psl_speed.json")
     args = parser.parse_args()
 
-    base = paper_config(args.dataset, "mf-psl_tanh")
+    base = load_config(f"{PSL_CONFIGS[args.dataset]}:mf-psl_tanh")
     base = config_lib.override(
         base, ["mesh.data=1", f"batch_size={args.batch}", f"loss.num_negatives={args.negatives}"]
     )
@@ -100,7 +102,6 @@ def main() -> None:
 
     try:
         import torch  # noqa: F401
-
         from torch_reference import torch_train_throughput
 
         t = torch_train_throughput(

@@ -1,23 +1,43 @@
-"""Command line: ``jaxrec run [CONFIG] [--set key=value ...]`` and ``jaxrec list``.
+"""Command line: ``jaxrec run [CONFIG] [--set key=value ...]``, ``jaxrec show``, ``jaxrec list``.
 
-CONFIG names a Python file under ``configs/`` (``psl/electronic``), optionally with an argument
-for its ``get_config(arg)`` after a colon (``psl/electronic:lightgcn-psl_relu``), or a path to a
-``.py`` file. Without CONFIG the embedded default runs (MF + PSL on a synthetic world).
+CONFIG names a Python file under a configs folder (``psl/electronic``), optionally with an
+argument for its ``get_config(arg)`` after a colon (``psl/electronic:lightgcn-psl_relu``), or a
+path to a ``.py`` file. Without CONFIG the embedded default runs (MF + PSL on a synthetic world).
 ``jaxrec eval RUN_DIR [--checkpoint best|latest] [--split test|valid]`` re-evaluates a run folder.
+
+Config folders, first match wins: ``./configs`` (the working directory: your own or edited
+configs), the source checkout's ``configs/`` (when jaxrec runs from a checkout), and the
+configs shipped in the wheel as the package ``jaxrec.configs`` (read with importlib.resources).
+
+How a config file is loaded: by its path, as a standalone module (``importlib.util``), with no
+change to ``sys.path``. A config file therefore imports only from ``jaxrec`` - never a sibling
+helper file; what several configs share lives in the method's config module
+(``jaxrec.cf.config``, ``jaxrec.llmrec.config``, ``jaxrec.graph.config``) - so the same file
+behaves identically from ``./configs``, the checkout or an installed wheel.
+
+Run name: ``--set`` overrides that change the resolved config (other than ``name``) append an
+8-hex digest of the changed fields to the config's name, ``<name>-<digest>``, and, when a data
+location (``data.path``/``data.root``/``data.name``/``data.tfds_name``) changed, the new
+dataset folder, ``<name>@<dataset>-<digest>``. The run folder (``runs/<name>``) therefore never
+resumes a checkpoint trained on other data or settings; ``--set name=...`` names it outright.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import importlib
+import importlib.resources
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from jaxrec import config as config_lib
 
-__all__ = ["main", "load_config", "config_dirs"]
+__all__ = ["config_dirs", "load_config", "main", "resolve_config", "run_name"]
 
 # method name -> module with ``run(cfg, run_dir) -> dict`` (imported lazily).
 RUNNERS = {
@@ -26,16 +46,34 @@ RUNNERS = {
     "msl": "jaxrec.llmrec.experiment",
 }
 
+# data fields whose change means "other data": they name the run after the new dataset.
+DATA_LOCATION_FIELDS = ("path", "tfds_name", "name", "root")
+
+
+def _packaged_configs() -> Path | None:
+    """The ``jaxrec.configs`` package folder of an installed wheel, if any."""
+    try:
+        folder = importlib.resources.files("jaxrec.configs")
+    except ModuleNotFoundError:
+        return None
+    return folder if isinstance(folder, Path) else None
+
 
 def config_dirs() -> list[Path]:
-    """Where config names are looked up: ./configs, then the source checkout's configs/."""
-    here = Path(__file__).resolve().parents[1] / "configs"
-    dirs = [Path.cwd() / "configs", here]
-    return [
-        d
-        for i, d in enumerate(dirs)
-        if d.is_dir() and d.resolve() not in [x.resolve() for x in dirs[:i]]
-    ]
+    """Where config names are looked up: ./configs, the source checkout's configs/, then the
+    configs shipped in the wheel (``jaxrec.configs``); existing folders only, no duplicates."""
+    checkout = Path(__file__).resolve().parents[1]
+    dirs = [Path.cwd() / "configs"]
+    if (checkout / "pyproject.toml").is_file():
+        dirs.append(checkout / "configs")
+    packaged = _packaged_configs()
+    if packaged is not None:
+        dirs.append(packaged)
+    found: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [x.resolve() for x in found]:
+            found.append(d)
+    return found
 
 
 def _resolve_config_file(name: str) -> Path:
@@ -62,12 +100,58 @@ def load_config(spec: str | None) -> Any:
         return default_config()
     name, _, arg = spec.partition(":")
     path = _resolve_config_file(name)
-    module_spec = importlib.util.spec_from_file_location(f"jaxrec_config_{path.stem}", path)
+    module_name = "jaxrec_config." + path.with_suffix("").as_posix().replace("/", ".")
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
+    # Registered so that dataclasses (type hints) defined inside a config file resolve.
+    sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ValueError(f"config file {path} defines no get_config(arg)")
     return module.get_config(arg or None)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _dataset_label(location: Any) -> str:
+    """``.../gowalla/proc.zip`` -> ``gowalla``; ``.../planetoid`` -> ``planetoid``."""
+    path = Path(str(location))
+    return (path.parent.name if path.suffix else path.name) or "data"
+
+
+def run_name(base: Any, cfg: Any) -> str:
+    """Name of the run of ``cfg``, a copy of ``base`` with overrides applied (see the module
+    docstring): ``base.name`` when nothing but ``name`` changed, else
+    ``<name>[@<dataset>]-<digest of the changed fields>``."""
+    before = _flatten(config_lib.to_dict(base))
+    after = _flatten(config_lib.to_dict(cfg))
+    if after.get("name") != before.get("name"):
+        return cfg.name
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    if not changed:
+        return cfg.name
+    digest = hashlib.sha1(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()
+    moved = [f"data.{f}" for f in DATA_LOCATION_FIELDS if f"data.{f}" in changed]
+    # a new path or root names the data by its folder; a new dataset name by itself.
+    label = f"@{_dataset_label(changed[moved[0]])}" if moved else ""
+    return f"{cfg.name}{label}-{digest[:8]}"
+
+
+def resolve_config(spec: str | None, assignments: list[str]) -> Any:
+    """``load_config(spec)`` with the ``--set`` assignments applied and the run named after them
+    (:func:`run_name`)."""
+    base = load_config(spec)
+    cfg = config_lib.override(base, assignments)
+    name = run_name(base, cfg)
+    return dataclasses.replace(cfg, name=name) if name != cfg.name else cfg
 
 
 def list_configs() -> list[tuple[str, str]]:
@@ -100,12 +184,19 @@ def _print_table(summary: dict[str, Any]) -> None:
     print(f"seconds/epoch: {summary.get('seconds_per_epoch', float('nan')):.2f}")
 
 
+def _print_config(cfg: Any) -> None:
+    print(json.dumps(config_lib.to_dict(cfg), indent=2))
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.distributed:
+    if args.distributed and not args.print_config:
         import jax
 
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    cfg = config_lib.override(load_config(args.config), args.set or [])
+    cfg = resolve_config(args.config, args.set or [])
+    if args.print_config:
+        _print_config(cfg)
+        return 0
     method = getattr(cfg, "method", None)
     if method not in RUNNERS:
         raise ValueError(f"config method {method!r} has no runner; known: {sorted(RUNNERS)}")
@@ -127,14 +218,45 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_EXAMPLES = """examples:
+  jaxrec run                                         the embedded default (MF + PSL, synthetic)
+  jaxrec run psl/electronic:mf-psl_relu              a config file and its get_config argument
+  jaxrec run psl/health:lightgcn-sl --set loop.epochs=50 --set loss.num_negatives=256
+  jaxrec run psl/synthetic --set loop.epochs=1 --print-config   resolved fields, no training
+"""
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config", nargs="?", help="config name[:arg] or .py path (default: embedded)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable; parsed by the field's type)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train and evaluate one config")
-    run.add_argument("config", nargs="?", help="config name[:arg] or .py path (default: embedded)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    run.add_argument("--out", help="run folder (default: runs/<config name>)")
+    run = sub.add_parser(
+        "run",
+        help="train and evaluate one config",
+        description="Train and evaluate one config; the run folder holds config.json, "
+        "metrics.jsonl, results.json, curves.png and checkpoints (a rerun resumes).",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(run)
+    run.add_argument("--out", help="run folder (default: runs/<run name>)")
     run.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    run.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (after --set) as JSON and exit without training",
+    )
     run.add_argument(
         "--distributed",
         action="store_true",
@@ -144,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--coordinator", help="with --distributed: coordinator host:port")
     run.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
     run.add_argument("--process-id", type=int, help="with --distributed: this process's index")
+    show = sub.add_parser("show", help="print a config's resolved fields (after --set) as JSON")
+    _add_config_arguments(show)
     sub.add_parser("list", help="list the available configs")
     ev = sub.add_parser("eval", help="re-evaluate a run folder's checkpoint (writes nothing)")
     ev.add_argument("run_dir", help="the run folder (holds config.json and ckpt/)")
@@ -158,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "eval":
             return _eval(args)
+        if args.command == "show":
+            _print_config(resolve_config(args.config, args.set or []))
+            return 0
         return _run(args)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"jaxrec: error: {err}", file=sys.stderr)

@@ -21,6 +21,66 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _is_seed(key: str) -> bool:
+    leaf = key.rsplit(".", 1)[-1]
+    return leaf == "seed" or leaf.endswith("_seed")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Checks a Python literal ``value`` (from ``ast.literal_eval``) against ``annotation``:
+    ``int`` takes ints and integral floats (``1e3``) but not bools or ``1.5``; ``float`` takes
+    ints and floats; ``tuple[T, ...]`` / ``tuple[A, B]`` check every element (``key[i]``)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}={value!r} is not an int")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{key}={value!r} is not an int (it has a fractional part)")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}={value!r} is not a float")
+        return float(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}={value!r} is not a boolean (true/false)")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{key}={value!r} is not a string")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            value = (value,)
+        if len(args) == 2 and args[1] is Ellipsis:
+            element_types = (args[0],) * len(value)
+        else:
+            element_types = args
+            if len(value) != len(args):
+                raise ValueError(f"{key}={tuple(value)!r} needs {len(args)} elements")
+        return tuple(
+            _coerce(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, element_types))
+        )
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(f"{key}={value!r} does not match {annotation}: {'; '.join(errors)}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{key}={value!r} is not one of {list(args)}")
+        return value
+    raise ValueError(f"cannot override {key}: unsupported field type {annotation}")
+
+
 def _parse_value(text: str, annotation: Any, key: str) -> Any:
     """Parses ``text`` as a value of ``annotation`` (bool/int/float/str/tuple/Optional/Literal)."""
     origin = typing.get_origin(annotation)
@@ -49,22 +109,28 @@ def _parse_value(text: str, annotation: Any, key: str) -> Any:
         if lowered in ("false", "0", "no"):
             return False
         raise ValueError(f"{key}={text!r} is not a boolean (true/false)")
-    if annotation in (int, float):
-        try:
-            return annotation(ast.literal_eval(text)) if annotation is int else float(text)
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"{key}={text!r} is not a {annotation.__name__}") from err
     if annotation is str:
         return text
-    if origin is tuple:
+    if annotation in (int, float) or origin is tuple:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError) as err:
-            raise ValueError(f"{key}={text!r} is not a Python tuple literal") from err
-        if not isinstance(value, (tuple, list)):
-            value = (value,)
-        return tuple(value)
+            kind = {int: "an int", float: "a float"}.get(annotation, "a Python tuple literal")
+            raise ValueError(f"{key}={text!r} is not {kind}") from err
+        value = _coerce(value, annotation, key)
+        if _is_seed(key) and value < 0:
+            raise ValueError(f"{key}={value} must be >= 0 (a seed)")
+        return value
     raise ValueError(f"cannot override {key}: unsupported field type {annotation}")
+
+
+def _keys(tree: dict[str, Any], prefix: str) -> list[str]:
+    """Dotted keys of the leaves of an override tree."""
+    return [
+        k
+        for name, value in sorted(tree.items())
+        for k in (_keys(value, f"{prefix}{name}.") if isinstance(value, dict) else [prefix + name])
+    ]
 
 
 def _apply(cfg: Any, tree: dict[str, Any], prefix: str) -> Any:
@@ -84,7 +150,10 @@ def _apply(cfg: Any, tree: dict[str, Any], prefix: str) -> Any:
             changes[name] = _apply(getattr(cfg, name), value, f"{prefix}{name}.")
         else:
             changes[name] = _parse_value(value, hints[name], prefix + name)
-    return dataclasses.replace(cfg, **changes)
+    try:
+        return dataclasses.replace(cfg, **changes)
+    except ValueError as err:  # a __post_init__ check: say which overrides triggered it
+        raise ValueError(f"{', '.join(_keys(tree, prefix))}: {err}") from err
 
 
 def override(cfg: Any, assignments: Iterable[str]) -> Any:

@@ -3,7 +3,6 @@
 This must run before any JAX operation, hence module level in conftest.
 """
 
-import os
 from pathlib import Path
 
 import jax
@@ -12,12 +11,15 @@ import pytest
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-SHARED_DATA = Path(os.environ.get("JAXREC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from jaxrec.data import shared_root  # noqa: E402  (after the device count is fixed)
+
+SHARED_DATA = shared_root()
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path to ../shared/data; tests needing real data skip only when ../shared is absent."""
+    """The shared-data root (``jaxrec.data.shared_root()``: $JAXREC_SHARED_DATA, else
+    ../shared/data); tests needing real data skip only when it is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} is absent")
     return SHARED_DATA

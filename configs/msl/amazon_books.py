@@ -18,9 +18,8 @@ first 1,000 test windows (validation: 500 windows, as above).
 """
 
 import dataclasses
-import sys
-from pathlib import Path
 
+from jaxrec.data import shared_root
 from jaxrec.llmrec.config import (
     CBSConfig,
     DataConfig,
@@ -30,10 +29,6 @@ from jaxrec.llmrec.config import (
     ats_preset,
 )
 from jaxrec.train import LoopConfig, OptimizerConfig
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _msl_common import BOOKS as DATA  # noqa: E402
-
 
 VARIANTS = {
     "lml": LossConfig(name="lml", temperature=1.0, tau_factor=False),
@@ -80,7 +75,7 @@ def _full(variant: str) -> MSLExperiment:
         batch_size=64,
         data=DataConfig(
             source="llmrec_csv",
-            path=DATA,
+            path=str(shared_root() / "llmrec" / "amazon_books"),
             dataset="book",
             prompt_style="compact",
             max_prompt_len=192,

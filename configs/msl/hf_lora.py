@@ -13,9 +13,7 @@ response tokenises differently inside the prompt are reported (set data.drop_mis
 drop them with a warning).
 """
 
-import sys
-from pathlib import Path
-
+from jaxrec.data import shared_root
 from jaxrec.llmrec.config import (
     CBSConfig,
     DataConfig,
@@ -26,9 +24,6 @@ from jaxrec.llmrec.config import (
 )
 from jaxrec.train import LoopConfig, MeshConfig, OptimizerConfig
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _msl_common import BOOKS as DATA  # noqa: E402
-
 
 def get_config(arg: str | None = None) -> MSLExperiment:
     # Without an argument the placeholder path fails at run time with "tokenizer folder not found".
@@ -38,7 +33,7 @@ def get_config(arg: str | None = None) -> MSLExperiment:
         batch_size=128,
         data=DataConfig(
             source="llmrec_csv",
-            path=DATA,
+            path=str(shared_root() / "llmrec" / "amazon_books"),
             dataset="book",
             prompt_style="alpaca",
             max_prompt_len=512,
