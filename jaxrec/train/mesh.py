@@ -19,13 +19,13 @@ from flax.core import spmd
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 __all__ = [
-    "MeshConfig",
     "DEFAULT_RULES",
+    "MeshConfig",
+    "active_rules",
+    "batch_sharding",
+    "logical_spec",
     "make_mesh",
     "mesh_context",
-    "active_rules",
-    "logical_spec",
-    "batch_sharding",
     "replicated",
 ]
 
@@ -131,7 +131,9 @@ def logical_spec(logical_axes: Sequence[str | None], rules: Rules | None = None)
     table = dict(active_rules() if rules is None else rules)
     missing = [a for a in logical_axes if a is not None and a not in table]
     if missing:
-        raise ValueError(f"logical axes {missing} have no sharding rule; rules cover {sorted(table)}")
+        raise ValueError(
+            f"logical axes {missing} have no sharding rule; rules cover {sorted(table)}"
+        )
     return PartitionSpec(*(None if a is None else table[a] for a in logical_axes))
 
 
