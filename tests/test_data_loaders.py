@@ -164,3 +164,50 @@ def test_lightgcn_errors(tmp_path, content, message):
     (tmp_path / "test.txt").write_text("0 1\n")
     with pytest.raises(DataFormatError, match=message):
         load_lightgcn(tmp_path)
+
+
+def test_inferred_counts_are_bounded_by_the_rows(tmp_path):
+    """Without summary.txt, one row with id 2e9 would size a 2e9-row table: refused by name."""
+    folder = _write_ir(tmp_path / "big", "0\t1\n2000000000\t0\n", "0\t2\n")
+    with pytest.raises(
+        DataFormatError,
+        match=r"big/train.tsv \+ test.tsv: largest user_procid id 2000000000 implies "
+        r"2000000001 user_procids, more than the 3 rows",
+    ):
+        load_ir_benchmark(folder)
+    folder = _write_ir(tmp_path / "items", "0\t1\n1\t0\n", "0\t3\n")  # 4 items, 3 rows
+    with pytest.raises(DataFormatError, match=r"item_procid id 3 implies 4 item_procids"):
+        load_ir_benchmark(folder)
+    lightgcn = tmp_path / "lg"
+    lightgcn.mkdir()
+    (lightgcn / "train.txt").write_text("0 1\n1 2\n")
+    (lightgcn / "test.txt").write_text("2000000000 1\n")
+    with pytest.raises(DataFormatError, match=r"lg/train.txt \+ test.txt: largest user id"):
+        load_lightgcn(lightgcn)
+    (lightgcn / "test.txt").write_text("0 99\n")
+    with pytest.raises(
+        DataFormatError, match=r"item id 99 implies 100 items, more than the 3 item"
+    ):
+        load_lightgcn(lightgcn)
+
+
+def test_zip_member_claiming_more_than_it_can_hold(tmp_path):
+    archive = tmp_path / "bomb" / "proc.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train.tsv", HEADER + "0\t0\n")
+        zf.writestr("test.tsv", HEADER + "0\t0\n")
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("train.tsv")
+    # patch the central directory's uncompressed size (offset 24 in its record) to 2 GB
+    central = data.index(b"PK\x01\x02")
+    assert data[central + 46 : central + 46 + 9] == b"train.tsv"
+    data[central + 24 : central + 28] = (2**31).to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(
+        DataFormatError,
+        match=rf"proc.zip!train.tsv: declared size 2147483648 bytes cannot come from "
+        rf"{info.compress_size} compressed",
+    ):
+        load_ir_benchmark(archive)

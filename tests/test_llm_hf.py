@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import jax
@@ -15,7 +16,12 @@ import pytest
 
 from jaxrec import train
 from jaxrec.models import llm
-from jaxrec.models.llm.safetensors_io import read_safetensors, write_safetensors
+from jaxrec.models.llm.safetensors_io import (
+    SafetensorsFiles,
+    read_header,
+    read_safetensors,
+    write_safetensors,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "llm"
 NAMES = ["tiny_llama", "tiny_qwen2"]
@@ -101,6 +107,50 @@ def test_loading_under_a_mesh_shards_parameters():
     assert model.embed_tokens[...].sharding.spec == jax.P(("fsdp", "tensor"), None)
     assert model.layers.mlp.up_proj.kernel[...].sharding.spec == jax.P(None, None, "tensor")
     np.testing.assert_allclose(got[mask], expected[mask], atol=1e-4)
+
+
+def _flat_params(model) -> dict:
+    from flax import nnx
+
+    return {k: np.asarray(v[...]) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+def test_sharded_load_reads_only_device_slices(monkeypatch):
+    """Under a (data=2, fsdp=2, tensor=2) mesh each HF tensor is read in the ranges the devices
+    hold, every element exactly once, and the arrays equal the unsharded load bit for bit."""
+    reads = []
+    original = SafetensorsFiles.read
+
+    def recording_read(self, name, index=()):
+        out = original(self, name, index)
+        reads.append((name, tuple((s.start, s.stop) for s in index), out.nbytes))
+        return out
+
+    plain = _flat_params(llm.load_pretrained(FIXTURES / "tiny_llama")[0])
+    monkeypatch.setattr(SafetensorsFiles, "read", recording_read)
+    mesh = train.make_mesh(train.MeshConfig(data=2, fsdp=2, tensor=2))
+    with train.mesh_context(mesh, train.DEFAULT_RULES):
+        model, _ = llm.load_pretrained(FIXTURES / "tiny_llama")
+    sharded = _flat_params(model)
+    assert sharded.keys() == plain.keys()
+    for key in plain:
+        np.testing.assert_array_equal(sharded[key], plain[key], err_msg=str(key))
+    # embed_tokens (320, 32) over ("fsdp", "tensor"): four 80-row ranges, each read once
+    embed = sorted(r[1] for r in reads if r[0] == "model.embed_tokens.weight")
+    assert embed == [((lo, lo + 80), (None, None)) for lo in (0, 80, 160, 240)]
+    # up_proj kernel (L, 32, 64) split over "tensor" on its out axis = rows of HF's (64, 32)
+    up = sorted(r[1] for r in reads if r[0] == "model.layers.0.mlp.up_proj.weight")
+    assert up == [((0, 32), (None, None)), ((32, 64), (None, None))]
+    names = [r[0] for r in reads]
+    total = sum(r[2] for r in reads)
+    on_file = sum(
+        int(np.prod(i.shape)) * i.dtype.itemsize for i in read_header(
+            FIXTURES / "tiny_llama" / "model.safetensors").values()
+    )  # fmt: skip
+    print(f"{len(reads)} slice reads, {total} bytes read of {on_file} on file")
+    assert len(set(reads)) == len(reads) and total == on_file
+    assert max(r[2] for r in reads) == 320 * 32 * 4 // 4  # the largest single read
+    assert len(set(names)) == len(read_header(FIXTURES / "tiny_llama" / "model.safetensors"))
 
 
 def test_bfloat16_checkpoint_round_trip(tmp_path):
@@ -205,3 +255,64 @@ def test_lora_model_must_be_merged_before_saving(tmp_path):
     with pytest.raises(ValueError, match="merge_lora"):
         llm.save_pretrained(model, tokenizer, tmp_path / "x")
     llm.save_pretrained(llm.merge_lora(model), tokenizer, tmp_path / "x")
+
+
+def _write_raw(path: Path, header, data: bytes = b"", length: int | None = None) -> Path:
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw) if length is None else length) + raw + data)
+    return path
+
+
+_F32x2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+
+
+@pytest.mark.parametrize(
+    "header, length, message",
+    [
+        ({"w": _F32x2}, 10**6, r"header length 1000000 exceeds the file \(\d+ bytes\)"),
+        (b"{not json", None, "header is not valid JSON"),
+        (b"[1, 2]", None, "header is a list, not an object"),
+        ({"w": "F32"}, None, r"tensor 'w': header entry is 'F32'"),
+        ({"w": {**_F32x2, "dtype": "F99"}}, None, r"tensor 'w': dtype 'F99' is not one of"),
+        ({"w": {**_F32x2, "shape": None}}, None, r"tensor 'w': shape None is not a list"),
+        ({"w": {**_F32x2, "shape": [-2]}}, None, r"tensor 'w': shape \[-2\]"),
+        ({"w": {**_F32x2, "data_offsets": [0]}}, None, r"tensor 'w': data_offsets \[0\]"),
+        ({"w": {**_F32x2, "shape": [3]}}, None, r"'w': data_offsets \[0, 8\] do not hold F32\[3\]"),
+        (
+            {"w": {**_F32x2, "shape": [2000000000, 1000], "data_offsets": [0, 8]}},
+            None,
+            r"do not hold F32\[2000000000, 1000\] \(8000000000000 bytes\)",
+        ),
+        ({"w": {**_F32x2, "data_offsets": [8, 16]}}, None, r"\[8, 16\] .* within the 8 data"),
+    ],
+)
+def test_corrupt_safetensors_headers_name_file_and_field(tmp_path, header, length, message):
+    path = _write_raw(tmp_path / "bad.safetensors", header, b"\0" * 8, length)
+    with pytest.raises(ValueError, match=message) as err:
+        read_header(path)
+    assert str(path) in str(err.value)
+
+
+def test_corrupt_header_is_named_by_load_pretrained(tmp_path):
+    folder = _copy_fixture(tmp_path)
+    _write_raw(folder / "model.safetensors", {"w": {**_F32x2, "dtype": "C64"}}, b"\0" * 8)
+    with pytest.raises(ValueError, match=r"model.safetensors: tensor 'w': dtype 'C64'"):
+        llm.load_pretrained(folder)
+
+
+def test_non_finite_weights_are_named(tmp_path):
+    folder = _copy_fixture(tmp_path)
+    name = "model.layers.1.mlp.down_proj.weight"
+
+    def poison(tensors):
+        tensors[name][5, 3] = np.nan
+
+    _rewrite_tensors(folder, poison)
+    with pytest.raises(ValueError, match=rf"tensor '{name}' has non-finite values"):
+        llm.load_pretrained(folder)
+    mesh = train.make_mesh(train.MeshConfig(data=2, fsdp=2, tensor=2))
+    with train.mesh_context(mesh, train.DEFAULT_RULES), pytest.raises(ValueError, match=name):
+        llm.load_pretrained(folder)  # the device slice holding the NaN raises
+    model, _ = llm.load_pretrained(folder, check_finite=False)
+    kernel = np.asarray(model.layers.mlp.down_proj.kernel[...])
+    assert np.isnan(kernel[1, 3, 5]) and np.isnan(kernel).sum() == 1  # transposed position

@@ -11,8 +11,14 @@ Id ranges. IR-Benchmark with ``summary.txt``: ``num_users``/``num_items`` are th
 "Number of users/items"; an id at or above them is an error, as is a train/test row count that
 differs from the declared one. Without ``summary.txt`` (and for LightGCN) the counts are
 ``max id + 1`` over train and test together: a test id beyond the largest train id is accepted (that
-item or user just has no training signal). Blank lines are skipped; line numbers in errors are
-1-based lines of the file.
+item or user just has no training signal). Such an inferred count may not exceed the number of
+rows (IR-Benchmark), user lines or item tokens (LightGCN) that could name an id: ids may skip
+values, but a handful of lines with an id of 2e9 is refused before anything is sized by it. Blank
+lines are skipped; line numbers in errors are 1-based lines of the file.
+
+Zip members are read only if their declared size is consistent with their compressed size
+(deflate expands at most ~1032:1, a stored member not at all), so an archive cannot announce
+more text than it can hold.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from jaxrec.data.interactions import CFDataset, Interactions, csr
 _TSV_HEADER = ("user_procid", "item_procid")
 _INT32_LIMIT = int(np.iinfo(np.int32).max) + 1
 _INT = re.compile(r"\s*[+-]?\d+\s*\Z")
+_MAX_EXPANSION = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}  # bytes out per byte in
 
 
 class DataFormatError(ValueError):
@@ -63,6 +70,17 @@ def _check_range(source: str, kind: str, ids: np.ndarray, lines: np.ndarray, lim
             f"{source}:{int(lines[k])}: {kind} id {int(ids[k])} out of range, expected in "
             f"[0, {limit})"
         )
+
+
+def _inferred_count(source: str, kind: str, ids: np.ndarray, slots: int, what: str) -> int:
+    """``max id + 1``, refused when it exceeds the ``slots`` ``what`` that could name an id."""
+    count = int(ids.max()) + 1 if ids.size else 0
+    if count > slots:
+        raise DataFormatError(
+            f"{source}: largest {kind} id {count - 1} implies {count} {kind}s, more than the "
+            f"{slots} {what} that name them (declare the counts in summary.txt if ids are sparse)"
+        )
+    return count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +161,13 @@ def _read_ir_files(path: Path) -> dict[str, tuple[str, str]]:
             for name in wanted:
                 if name in members:
                     label = f"{path}!{members[name]}"
+                    info = archive.getinfo(members[name])
+                    ratio = _MAX_EXPANSION.get(info.compress_type)
+                    if ratio is not None and info.file_size > ratio * info.compress_size + 64:
+                        raise DataFormatError(
+                            f"{label}: declared size {info.file_size} bytes cannot come from "
+                            f"{info.compress_size} compressed bytes"
+                        )
                     files[name] = (label, _decode(label, archive.read(members[name])))
             return files
     except zipfile.BadZipFile as err:
@@ -181,8 +206,10 @@ def load_ir_benchmark(path: str | os.PathLike[str], name: str | None = None) -> 
                     f"{declared}"
                 )
     else:
-        num_users = max(int(rows[:, 0].max()) for rows, _ in tables.values()) + 1
-        num_items = max(int(rows[:, 1].max()) for rows, _ in tables.values()) + 1
+        both = np.concatenate([rows for rows, _ in tables.values()])
+        source = f"{files['train.tsv'][0]} + test.tsv"
+        num_users = _inferred_count(source, "user_procid", both[:, 0], len(both), "rows")
+        num_items = _inferred_count(source, "item_procid", both[:, 1], len(both), "rows")
     splits = {}
     for split, (rows, numbers) in tables.items():
         source = files[f"{split}.tsv"][0]
@@ -198,8 +225,8 @@ def load_ir_benchmark(path: str | os.PathLike[str], name: str | None = None) -> 
 # LightGCN
 
 
-def _parse_adjacency(source: str, text: str) -> tuple[Interactions, int]:
-    """Parses ``uid item item ...`` lines; returns the interactions and ``max uid + 1``."""
+def _parse_adjacency(source: str, text: str) -> tuple[Interactions, np.ndarray]:
+    """Parses ``uid item item ...`` lines; returns the interactions and the line uids."""
     lines = _data_lines(text)
     if not lines:
         raise DataFormatError(f"{source}: empty file, expected lines 'uid item item ...'")
@@ -224,7 +251,7 @@ def _parse_adjacency(source: str, text: str) -> tuple[Interactions, int]:
     item_lines = np.repeat(numbers, lengths - 1)
     _check_range(source, "item", flat[is_item], item_lines, None)
     users = np.repeat(uids, lengths - 1)
-    return Interactions(users, flat[is_item]), int(uids.max()) + 1
+    return Interactions(users, flat[is_item]), uids
 
 
 def load_lightgcn(directory: str | os.PathLike[str], name: str | None = None) -> CFDataset:
@@ -242,18 +269,22 @@ def load_lightgcn(directory: str | os.PathLike[str], name: str | None = None) ->
         DataFormatError: empty file, non-integer token, or id negative or beyond int32.
     """
     directory = Path(directory)
-    splits, max_users = {}, []
+    splits, uids = {}, []
     for split in ("train", "test"):
         file = directory / f"{split}.txt"
         if not file.is_file():
             raise FileNotFoundError(f"{file}: no such file (LightGCN format needs {split}.txt)")
-        splits[split], users_bound = _parse_adjacency(
+        splits[split], line_uids = _parse_adjacency(
             str(file), _decode(str(file), file.read_bytes())
         )
-        max_users.append(users_bound)
-    num_items = max((int(s.items.max()) + 1 if len(s) else 0) for s in splits.values())
+        uids.append(line_uids)
+    source = f"{directory / 'train.txt'} + test.txt"
+    all_uids = np.concatenate(uids)
+    num_users = _inferred_count(source, "user", all_uids, len(all_uids), "lines")
+    items = np.concatenate([s.items for s in splits.values()])
+    num_items = _inferred_count(source, "item", items, len(items), "item tokens")
     return CFDataset(
-        name or directory.name, max(max_users), num_items, splits["train"], None, splits["test"]
+        name or directory.name, num_users, num_items, splits["train"], None, splits["test"]
     )
 
 

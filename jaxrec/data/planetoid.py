@@ -1,7 +1,7 @@
 """Reader for the Planetoid citation graphs (Yang et al. 2016): ``ind.<name>.{x,y,tx,ty,allx,ally,
 graph,test.index}`` in one folder (Cora, Citeseer, Pubmed as published by kimiyoung/planetoid).
 
-Format (spec §3.2). The first seven files are Python-2 pickles: ``x``/``tx``/``allx`` scipy CSR
+Format (Yang et al. 2016's release; Kipf & Welling 2017's ``utils.load_data``). The first seven files are Python-2 pickles: ``x``/``tx``/``allx`` scipy CSR
 feature matrices, ``y``/``ty``/``ally`` one-hot numpy arrays, ``graph`` a dict node -> neighbour
 list; ``test.index`` is text, one node id per line. Assembly: nodes ``0 .. len(allx)-1`` take the
 rows of ``allx``/``ally``; row j of ``tx``/``ty`` belongs to node ``test.index[j]``. Citeseer's test
@@ -11,7 +11,11 @@ Public split: train = the first ``len(y)`` nodes, validation = the next 500, tes
 
 Safety: unpickling runs code named in the file, so a restricted unpickler admits only the numpy,
 scipy.sparse and builtin classes the format uses and refuses any other class by name, before
-anything is called.
+anything is called. Sizes are checked before anything is allocated from them: a sparse matrix's
+arrays must agree with its shape, its dense form may hold at most ``_MAX_DENSE_PER_BYTE``
+elements per byte of its file (Cora's feature files need ~10), and the node count
+``max id + 1`` may leave at most as many ids unnamed (zero rows, as Citeseer's 15) as the files
+name, so a small file cannot ask for a terabyte-sized feature matrix.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = ["PLANETOID_PARTS", "load_planetoid"]
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
 NUM_VALIDATION = 500
+_MAX_DENSE_PER_BYTE = 256
 
 
 def _reconstruct() -> Any:
@@ -82,6 +87,16 @@ def _unpickle(path: Path) -> Any:
 
 def _as_matrix(path: Path, obj: Any, dense: bool) -> np.ndarray:
     if sp.issparse(obj):
+        try:
+            obj.check_format(full_check=True)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise DataFormatError(f"{path}: sparse matrix arrays disagree ({err})") from None
+        limit = _MAX_DENSE_PER_BYTE * path.stat().st_size
+        if obj.shape[0] * obj.shape[1] > limit:
+            raise DataFormatError(
+                f"{path}: shape {obj.shape} would densify to {obj.shape[0] * obj.shape[1]} "
+                f"elements, more than {_MAX_DENSE_PER_BYTE} per byte of the file ({limit})"
+            )
         obj = obj.toarray()
     if not isinstance(obj, np.ndarray) or obj.ndim != 2:
         raise DataFormatError(f"{path}: expected a 2-D matrix, got {type(obj).__name__}")
@@ -158,6 +173,13 @@ def load_planetoid(root: str | Path, name: str, *, normalize_features: bool = Fa
     if ids.size and ids.min() < 0:
         raise DataFormatError(f"{path['graph']}: negative node id {ids.min()}")
     n = max(len(allx), int(test_ids.max()) + 1, int(ids.max()) + 1 if ids.size else 0)
+    named = len(allx) + np.union1d(test_ids, ids[ids >= len(allx)]).size
+    if n > 2 * named:
+        where = path["test.index"] if n == int(test_ids.max()) + 1 else path["graph"]
+        raise DataFormatError(
+            f"{where}: largest node id {n - 1} implies {n} nodes, but the files name only "
+            f"{named} (at most as many unnamed ids as named ones are accepted)"
+        )
 
     features = np.zeros((n, d), np.float32)
     labels = np.zeros(n, np.int32)

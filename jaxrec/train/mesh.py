@@ -15,14 +15,17 @@ from collections.abc import Iterator, Sequence
 import jax
 import numpy as np
 from flax import nnx
+from flax.core import spmd
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 __all__ = [
-    "MeshConfig",
     "DEFAULT_RULES",
+    "MeshConfig",
+    "active_rules",
+    "batch_sharding",
+    "logical_spec",
     "make_mesh",
     "mesh_context",
-    "batch_sharding",
     "replicated",
 ]
 
@@ -51,7 +54,9 @@ class MeshConfig:
       fsdp: fully-sharded data-parallel size (batch and parameter rows split).
       tensor: tensor-parallel size (hidden dims split).
       axis_type: "auto" (GSPMD propagation; jaxrec's default for model code) or "explicit".
-      rules: logical-axis rules, first match wins, a mesh axis is used at most once per array.
+      rules: logical-axis rules ``(logical name, mesh axes)``, one entry per logical name (flax
+        reads them as a dict), a mesh axis used at most once per array. ``"batch"`` names the
+        leading axis of every input batch (:func:`batch_sharding`).
     """
 
     data: int = -1
@@ -106,9 +111,38 @@ def mesh_context(mesh: jax.sharding.Mesh, rules: Sequence[tuple]) -> Iterator[No
         yield
 
 
-def batch_sharding(mesh: jax.sharding.Mesh, ndim: int = 1) -> NamedSharding:
-    """Leading (batch) axis split over every data-parallel mesh axis of size > 1."""
-    return NamedSharding(mesh, PartitionSpec(("data", "fsdp"), *([None] * (ndim - 1))))
+Rules = Sequence[tuple[str, str | tuple[str, ...] | None]]
+
+
+def active_rules() -> tuple[tuple[str, str | tuple[str, ...] | None], ...]:
+    """The rules entered by the innermost :func:`mesh_context`, else :data:`DEFAULT_RULES`."""
+    return tuple(spmd.get_logical_axis_rules()) or DEFAULT_RULES
+
+
+def logical_spec(logical_axes: Sequence[str | None], rules: Rules | None = None) -> PartitionSpec:
+    """``PartitionSpec`` of an array whose axes carry ``logical_axes`` (``None``: not split).
+
+    Resolved as flax resolves parameter annotations (a dict lookup per axis) with ``rules``,
+    default :func:`active_rules`.
+
+    Raises:
+      ValueError: a logical name has no rule.
+    """
+    table = dict(active_rules() if rules is None else rules)
+    missing = [a for a in logical_axes if a is not None and a not in table]
+    if missing:
+        raise ValueError(
+            f"logical axes {missing} have no sharding rule; rules cover {sorted(table)}"
+        )
+    return PartitionSpec(*(None if a is None else table[a] for a in logical_axes))
+
+
+def batch_sharding(
+    mesh: jax.sharding.Mesh, ndim: int = 1, rules: Rules | None = None
+) -> NamedSharding:
+    """Sharding of a ``[batch, ...]`` array with ``ndim`` axes: the leading axis over the mesh
+    axes of the ``"batch"`` rule (``rules``, default :func:`active_rules`), the rest replicated."""
+    return NamedSharding(mesh, logical_spec(("batch",) + (None,) * (ndim - 1), rules))
 
 
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:

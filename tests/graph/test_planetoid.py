@@ -122,3 +122,31 @@ def test_missing_file_and_shape_mismatch(citeseer_layout):
     (root / "ind.toy.ty").unlink()
     with pytest.raises(FileNotFoundError, match="ind.toy.ty"):
         load_planetoid(root, "toy")
+
+
+def test_sizes_are_checked_before_allocating(citeseer_layout):
+    """Tiny files claiming 2e9 columns or node ids are refused, naming the file and field."""
+    root = citeseer_layout[0]
+    original = {p: (root / f"ind.toy.{p}").read_bytes() for p in ("allx", "graph")}
+    wide = sp.csr_matrix(
+        (np.ones(1, np.float32), np.array([5], np.int32), np.array([0, 1], np.int32)),
+        shape=(1, 2_000_000_000),
+    )
+    _write(root, "toy", "allx", wide)
+    with pytest.raises(DataFormatError, match=r"ind.toy.allx: shape \(1, 2000000000\) would"):
+        load_planetoid(root, "toy")
+    inconsistent = sp.csr_matrix(np.eye(2, dtype=np.float32))
+    inconsistent._shape = (2_000_000_000, 2)  # rows the index pointer does not have
+    _write(root, "toy", "allx", inconsistent)
+    with pytest.raises(DataFormatError, match="ind.toy.allx: sparse matrix arrays disagree"):
+        load_planetoid(root, "toy")
+    (root / "ind.toy.allx").write_bytes(original["allx"])
+    _write(root, "toy", "graph", {0: [2_000_000_000]})
+    with pytest.raises(
+        DataFormatError, match=r"ind.toy.graph: largest node id 2000000000 implies 2000000001"
+    ):
+        load_planetoid(root, "toy")
+    (root / "ind.toy.graph").write_bytes(original["graph"])
+    (root / "ind.toy.test.index").write_text("509\n504\n507\n2000000000\n")
+    with pytest.raises(DataFormatError, match=r"ind.toy.test.index: largest node id 2000000000"):
+        load_planetoid(root, "toy")

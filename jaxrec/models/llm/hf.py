@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding
 
 from jaxrec.models.llm.config import SUPPORTED_MODEL_TYPES, LLMConfig
 from jaxrec.models.llm.decoder import Decoder
 from jaxrec.models.llm.lora import has_lora
-from jaxrec.models.llm.safetensors_io import read_safetensors, write_safetensors
+from jaxrec.models.llm.safetensors_io import SafetensorsFiles, write_safetensors
 
 __all__ = ["hf_name_map", "load_config", "load_pretrained", "save_pretrained"]
 
@@ -138,54 +139,70 @@ def _weight_files(path: Path) -> list[Path]:
     raise FileNotFoundError(f"{path}: no *.safetensors weight files")
 
 
-def _read_tensors(path: Path) -> dict[str, np.ndarray]:
-    tensors: dict[str, np.ndarray] = {}
-    for file in _weight_files(path):
-        for name, array in read_safetensors(file).items():
-            if name in tensors:
-                raise ValueError(f"{path}: tensor {name!r} appears in more than one file")
-            tensors[name] = array
-    return tensors
-
-
-def _expected_shapes(cfg: LLMConfig) -> dict[tuple[str, ...], tuple[int, ...]]:
-    abstract = nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0)))
-    flat = nnx.to_flat_state(nnx.state(abstract, nnx.Param))
-    return {tuple(str(k) for k in key): tuple(v.shape) for key, v in flat}
-
-
-def _hf_tensor(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], linear: bool):
-    if name not in tensors:
-        raise ValueError(f"checkpoint lacks tensor {name!r} (expected shape {list(shape)})")
-    array = tensors.pop(name)
-    if array.shape != shape:
-        raise ValueError(
-            f"checkpoint tensor {name!r} has shape {list(array.shape)}, expected {list(shape)}"
-        )
-    return array.T if linear else array
-
-
-def _convert(cfg: LLMConfig, tensors: dict[str, np.ndarray]) -> dict[tuple[str, ...], np.ndarray]:
-    """Our flat parameters from HF tensors (consumed from ``tensors``), checking every shape."""
-    shapes = _expected_shapes(cfg)
-    out = {}
+def _check_names(
+    cfg: LLMConfig, shapes: dict[tuple[str, ...], tuple[int, ...]], st: SafetensorsFiles
+) -> None:
+    """Every tensor the architecture needs is in ``st`` with the HF shape matching our
+    parameter ``shapes`` (by path), and nothing else is."""
+    used = set()
     for entry in hf_name_map(cfg):
         ours = shapes[entry.path]
         per_layer = ours[1:] if entry.stacked else ours
         hf_shape = per_layer[::-1] if entry.linear else per_layer
-        if entry.stacked:
-            out[entry.path] = np.stack([
-                _hf_tensor(tensors, entry.hf_name.format(i=i), hf_shape, entry.linear)
-                for i in range(cfg.num_layers)
-            ])  # fmt: skip
-        else:
-            out[entry.path] = _hf_tensor(tensors, entry.hf_name, hf_shape, entry.linear)
+        for name in _hf_names(cfg, entry):
+            if name not in st.info:
+                raise ValueError(
+                    f"checkpoint lacks tensor {name!r} (expected shape {list(hf_shape)})"
+                )
+            found = st.info[name].shape
+            if found != hf_shape:
+                raise ValueError(
+                    f"{st.info[name].file}: tensor {name!r} has shape {list(found)}, "
+                    f"expected {list(hf_shape)}"
+                )
+            used.add(name)
     if cfg.tie_embeddings:
-        tensors.pop("lm_head.weight", None)  # some exporters store the tied copy
-    extra = sorted(k for k in tensors if not k.endswith(_IGNORED_SUFFIXES))
+        used.add("lm_head.weight")  # some exporters store the tied copy
+    extra = sorted(k for k in st.info if k not in used and not k.endswith(_IGNORED_SUFFIXES))
     if extra:
         raise ValueError(f"checkpoint has tensors this architecture does not use: {extra[:8]}")
-    return out
+
+
+def _hf_names(cfg: LLMConfig, entry: _Entry) -> list[str]:
+    if entry.stacked:
+        return [entry.hf_name.format(i=i) for i in range(cfg.num_layers)]
+    return [entry.hf_name]
+
+
+def _param_reader(
+    cfg: LLMConfig, entry: _Entry, st: SafetensorsFiles, check_finite: bool
+) -> Callable[[tuple[slice, ...]], np.ndarray]:
+    """``index -> our_param[index]`` (``index``: one slice per axis of our layout), reading only
+    the matching ranges of the HF tensors: the layer slice picks the files' tensors, a Linear
+    kernel's ``(in, out)`` index is the HF ``(out, in)`` index reversed. Repeated indices (devices
+    holding the same replica) are read once."""
+    names = _hf_names(cfg, entry)
+    cache: dict[tuple, np.ndarray] = {}
+
+    def read(index: tuple[slice, ...]) -> np.ndarray:
+        key = tuple((s.start, s.stop, s.step) for s in index)
+        if key in cache:
+            return cache[key]
+        layers, rest = (index[0], index[1:]) if entry.stacked else (slice(None), index)
+        parts = []
+        for name in names[layers]:
+            part = st.read(name, rest[::-1] if entry.linear else rest)
+            floating = jnp.issubdtype(part.dtype, jnp.floating)
+            if check_finite and floating and not np.isfinite(part).all():
+                raise ValueError(
+                    f"{st.info[name].file}: tensor {name!r} has non-finite values (NaN or inf)"
+                )
+            parts.append(part.T if entry.linear else part)
+        value = np.stack(parts) if entry.stacked else parts[0]
+        cache[key] = value = value.astype(cfg.weight_dtype)
+        return value
+
+    return read
 
 
 def load_pretrained(
@@ -195,38 +212,52 @@ def load_pretrained(
     param_dtype: str = "float32",
     scan_layers: bool = True,
     remat: bool = False,
+    check_finite: bool = True,
 ) -> tuple[Decoder, Any]:
     """Loads a local Hugging Face model folder.
 
     Call inside :func:`jaxrec.train.mesh_context` to place the parameters sharded as the model
-    annotates them; otherwise they land on the default device.
+    annotates them: each process then reads from the files only the index ranges its devices
+    hold (``jax.make_array_from_callback``), so no host materialises a sharded tensor whole.
+    Outside a mesh the parameters land on the default device.
 
     Args:
       path: folder with config.json, *.safetensors and tokenizer files.
       dtype: compute dtype; param_dtype: storage dtype of the parameters.
       scan_layers, remat: see :class:`LLMConfig`.
+      check_finite: raise on NaN/inf in a floating tensor (checked per read slice on the host).
 
     Returns:
       ``(model, tokenizer)``; ``tokenizer`` is a transformers tokenizer, or None when the
       folder has no tokenizer files.
 
     Raises:
-      FileNotFoundError / ValueError: naming the missing file, the unsupported feature, or the
-        tensor with its expected and found shapes.
+      FileNotFoundError / ValueError: naming the missing file, the unsupported feature, the
+        corrupt header field, the non-finite tensor, or the tensor with its expected and found
+        shapes.
     """
     path = Path(path)
     cfg = load_config(
         path, dtype=dtype, param_dtype=param_dtype, scan_layers=scan_layers, remat=remat
     )
-    flat = _convert(cfg, _read_tensors(path))
+    entries = {entry.path: entry for entry in hf_name_map(cfg)}
     abstract = nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0)))
     graphdef, state = nnx.split(abstract)
-    for key, variable in nnx.to_flat_state(state):
-        spec = tuple(str(k) for k in key)
-        sharding = getattr(variable.get_value(), "sharding", None)  # abstract mesh + spec
-        value = np.asarray(flat[spec]).astype(cfg.weight_dtype)
-        # under jax.set_mesh a bare PartitionSpec places on the concrete mesh
-        variable.set_value(jax.device_put(value, sharding.spec) if sharding else jnp.asarray(value))
+    flat = [(tuple(str(k) for k in key), v) for key, v in nnx.to_flat_state(state)]
+    with SafetensorsFiles(_weight_files(path)) as st:
+        _check_names(cfg, {key: tuple(v.get_value().shape) for key, v in flat}, st)
+        for key, variable in flat:
+            abstract_value = variable.get_value()
+            read = _param_reader(cfg, entries[key], st, check_finite)
+            sharding = getattr(abstract_value, "sharding", None)  # abstract mesh + spec
+            if sharding is None:
+                full = (slice(None),) * len(abstract_value.shape)
+                variable.set_value(jnp.asarray(read(full)))
+            else:
+                concrete = NamedSharding(jax.sharding.get_mesh(), sharding.spec)
+                variable.set_value(
+                    jax.make_array_from_callback(abstract_value.shape, concrete, read)
+                )
     return nnx.merge(graphdef, state), _load_tokenizer(path)
 
 
