@@ -240,13 +240,21 @@ class Checkpointer:
         return None if step is None else self._restore(self._best, step, target, rng)
 
     def rollback(self, step: int) -> None:
-        """Deletes the latest checkpoints newer than ``step`` (damaged ones skipped on resume).
+        """Deletes the latest checkpoints newer than ``step`` (damaged ones skipped on resume)
+        and the temporary folders of interrupted saves (Orbax's garbage collection would later
+        delete such a folder in place of the committed step of the same number).
 
         Best checkpoints stay: a resumed run re-saves the same ones, replacing them, so a kill
         between a best and a latest save never blocks a resume.
         """
         for newer in [s for s in self._latest.all_steps() if s > step]:
             self._latest.delete(newer)
+        if self._lead:
+            for manager in (self._latest, self._best):
+                for partial in manager.directory.glob("*.orbax-checkpoint-tmp-*"):
+                    partial.rmtree()
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("jaxrec-ckpt-rollback")
 
     def wait(self) -> None:
         self._latest.wait_until_finished()

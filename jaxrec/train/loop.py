@@ -229,7 +229,7 @@ def fit(
             batches.set_state(restored.data)
             if check:
                 _check_params(state, "in the resumed checkpoint")
-            ckpt.rollback(int(state.step))
+        ckpt.rollback(int(state.step))
         _rollback_log(log, int(state.step))
         key = jax.random.wrap_key_data(rng)
 
