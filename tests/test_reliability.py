@@ -40,10 +40,14 @@ class TinyExperiment:
     dim: int = 8  # embedding size: another one changes the checkpoint's shapes
     scale: float = 2.0  # loss target scale: same shapes, other numbers
     lr: float = 0.05
-    loop: train.LoopConfig = train.LoopConfig(
-        epochs=3, select_metric="score", progress=False, checkpoint_every_steps=2
+    loop: train.LoopConfig = dataclasses.field(
+        default_factory=lambda: train.LoopConfig(
+            epochs=3, select_metric="score", progress=False, checkpoint_every_steps=2
+        )
     )
-    mesh: train.MeshConfig = train.MeshConfig(data=1, fsdp=1)
+    mesh: train.MeshConfig = dataclasses.field(
+        default_factory=lambda: train.MeshConfig(data=1, fsdp=1)
+    )
 
 
 _COMPILED: dict = {}
@@ -180,7 +184,9 @@ KILL_POINTS = [
 
 
 @pytest.mark.parametrize("method,step,during_write", KILL_POINTS)
-def test_resume_after_kill_is_bit_exact(tmp_path, monkeypatch, reference, method, step, during_write):
+def test_resume_after_kill_is_bit_exact(
+    tmp_path, monkeypatch, reference, method, step, during_write
+):
     _, ref = reference
     with monkeypatch.context() as patch:
         _kill_after(patch, method, step, during_write)

@@ -135,9 +135,11 @@ def test_a_live_lock_holder_is_named_and_a_dead_one_replaced(tmp_path):
         run_tiny(tmp_path)
     assert not (tmp_path / "config.json").exists()
     (tmp_path / "other").mkdir()
-    with train.RunLock(tmp_path / "other") as held:  # one holder at a time, released on exit
-        with pytest.raises(train.RunFolderLocked):
-            train.RunLock(tmp_path / "other").acquire()
+    with (
+        train.RunLock(tmp_path / "other") as held,  # one holder at a time, released on exit
+        pytest.raises(train.RunFolderLocked),
+    ):
+        train.RunLock(tmp_path / "other").acquire()
     assert not held.path.exists()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
                           capture_output=True, check=True)  # fmt: skip

@@ -76,7 +76,9 @@ class RunLock:
 
     def acquire(self) -> None:
         if "://" in str(self.folder):
-            _log.warning("%s is not a local folder: it is not locked against other runs", self.folder)
+            _log.warning(
+                "%s is not a local folder: it is not locked against other runs", self.folder
+            )
             return
         for _ in range(2):  # a second try after removing a stale lock
             if self._create():

@@ -116,7 +116,9 @@ def _check_config(run_dir: epath.Path, config: dict[str, Any]) -> None:
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     keys = [k for k in keys if k not in RESUME_MAY_CHANGE]
     if keys:
-        shown = ", ".join(f"{k}: {old.get(k, '<absent>')} -> {new.get(k, '<absent>')}" for k in keys)
+        shown = ", ".join(
+            f"{k}: {old.get(k, '<absent>')} -> {new.get(k, '<absent>')}" for k in keys
+        )
         raise ConfigMismatchError(
             f"{run_dir} holds a run of another config ({shown}); use another --out, "
             "or --restart to replace it"
