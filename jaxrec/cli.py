@@ -200,7 +200,9 @@ def _run(args: argparse.Namespace) -> int:
     method = getattr(cfg, "method", None)
     if method not in RUNNERS:
         raise ValueError(f"config method {method!r} has no runner; known: {sorted(RUNNERS)}")
-    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+    from jaxrec.train.run import run_folder
+
+    run_dir = run_folder(args.out, cfg.name)
     runner = importlib.import_module(RUNNERS[method])
     summary = runner.run(cfg, run_dir, resume=not args.restart)
     _print_table(summary)
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_config(resolve_config(args.config, args.set or []))
             return 0
         return _run(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, OSError, KeyError) as err:
         print(f"jaxrec: error: {err}", file=sys.stderr)
         return 2
 

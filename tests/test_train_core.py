@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -173,11 +171,12 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path):
 def test_fit_writes_run_folder_and_keeps_best(tmp_path):
     result = _fit(tmp_path)
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"metrics.jsonl", "results.json", "curves.png", "ckpt"} <= files
-    saved = json.loads((tmp_path / "results.json").read_text())
+    assert {"metrics.jsonl", "curves.png", "ckpt"} <= files
+    assert "results.json" not in files  # fit_experiment is results.json's one writer
+    saved = result.summary()
     valid = [r for r in result.history if r["split"] == "valid"]
     best = max(valid, key=lambda r: r["score"])
-    assert saved["best_step"] == best["step"]
+    assert saved["best_step"] == best["step"] and saved["final_step"] == 4 * 7
     assert saved["test"] == {"test_score": float(best["step"])}  # test ran on the best checkpoint
 
 

@@ -1,9 +1,10 @@
 """Method-agnostic training core: mesh and sharding rules, TrainState, the compiled step,
 optimizers, checkpoints and the loop."""
 
-from jaxrec.train.checkpoint import Checkpoint, Checkpointer
+from jaxrec.train.checkpoint import Checkpoint, Checkpointer, CheckpointError
+from jaxrec.train.lock import RunFolderLocked, RunLock
 from jaxrec.train.logging import write_json_atomic
-from jaxrec.train.loop import BatchSource, FitResult, LoopConfig, fit, place_batch
+from jaxrec.train.loop import BatchSource, FitResult, LoopConfig, NonFiniteError, fit, place_batch
 from jaxrec.train.mesh import (
     DEFAULT_RULES,
     MeshConfig,
@@ -13,8 +14,15 @@ from jaxrec.train.mesh import (
     replicated,
 )
 from jaxrec.train.optim import OptimizerConfig, make_optimizer, make_schedule
-from jaxrec.train.run import ExperimentConfig, ExperimentSetup, fit_experiment
-from jaxrec.train.state import TrainState
+from jaxrec.train.run import (
+    ConfigMismatchError,
+    ExperimentConfig,
+    ExperimentSetup,
+    RunFolderError,
+    fit_experiment,
+    run_folder,
+)
+from jaxrec.train.state import LoopState, TrainState
 from jaxrec.train.step import (
     LossFn,
     compile_train_step,
@@ -28,14 +36,21 @@ __all__ = [
     "DEFAULT_RULES",
     "BatchSource",
     "Checkpoint",
+    "CheckpointError",
     "Checkpointer",
+    "ConfigMismatchError",
     "ExperimentConfig",
     "ExperimentSetup",
     "FitResult",
     "LoopConfig",
+    "LoopState",
     "LossFn",
     "MeshConfig",
+    "NonFiniteError",
     "OptimizerConfig",
+    "RunFolderError",
+    "RunFolderLocked",
+    "RunLock",
     "TrainState",
     "batch_sharding",
     "compile_train_step",
@@ -49,6 +64,7 @@ __all__ = [
     "mesh_context",
     "place_batch",
     "replicated",
+    "run_folder",
     "split_model",
     "train_state_from_model",
     "write_json_atomic",
