@@ -40,9 +40,10 @@ import optax
 
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import GSLHost
+from jaxrec.graph.hosts._common import accuracy, adam_l2
 from jaxrec.graph.ungsl import EdgeReweight
 
-__all__ = ["TrainResult", "UnGSLSetup", "accuracy", "train_host"]
+__all__ = ["TrainResult", "UnGSLSetup", "train_host"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +97,6 @@ class TrainResult:
     compile_seconds: float
 
 
-def accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    """Accuracy of ``argmax(logits)`` over the nodes where ``mask`` is true."""
-    hit = (jnp.argmax(logits, axis=-1) == labels) & mask
-    return hit.sum() / jnp.maximum(mask.sum(), 1)
-
-
 def _per_key(transforms: dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
     """Applies ``transforms[k]`` to the subtree ``params[k]`` (like ``optax.multi_transform``,
     but each transform sees only its own subtree, so a host optimizer that is itself a
@@ -139,7 +134,7 @@ def _run_fn(host: GSLHost, epochs: int, eval_every: int, patience: int, ungsl: U
         if ungsl is not None:
             tau = jnp.full((data.num_nodes,), ungsl.tau_init, jnp.float32)
             params = {"host": params, "tau": tau}
-            tx = _per_key({"host": tx, "tau": optax.adam(ungsl.lr)})
+            tx = _per_key({"host": tx, "tau": adam_l2(ungsl.lr)})
         opt_state = tx.init(params)
 
         def objective(params, state, key):

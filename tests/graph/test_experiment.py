@@ -7,6 +7,7 @@ import pytest
 from jaxrec import cli
 from jaxrec import config as config_lib
 from jaxrec.graph import experiment
+from jaxrec.graph.hosts.grcn import GRCNConfig
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +53,6 @@ def test_run_writes_results_and_resumes_from_cached_stages(cfg, tmp_path, monkey
         experiment.run(changed, tmp_path)
 
 
-def cora_preset():
-    from jaxrec.graph.hosts import grcn
-
-    return grcn.preset("cora")
-
-
 def test_configs_and_overrides_are_type_checked(cfg):
     names = dict(cli.list_configs())
     assert {"gsl/grcn", "gsl/gcn", "gsl/synthetic"} <= set(names)
@@ -72,7 +67,7 @@ def test_configs_and_overrides_are_type_checked(cfg):
     with pytest.raises(ValueError, match="config arg"):
         cli.load_config("gsl/grcn:cora-gpu")
     other = cli.load_config("gsl/grcn:mygraph")  # another Planetoid-format name: Cora's settings
-    assert other.data.name == "mygraph" and other.hosts.grcn == cora_preset()
+    assert other.data.name == "mygraph" and other.hosts.grcn == GRCNConfig()
     cpu = cli.load_config("gsl/slaps:cora-cpu")
     assert (
         cpu.name.endswith("-cpu")

@@ -37,22 +37,25 @@ from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
 from jaxrec.graph.hosts._common import (
+    UnGSLDefaults,
     adam_l2,
     masked_cross_entropy,
     merge,
     module_graphdef,
     module_params,
-    with_budget,
 )
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models import GCN
 
-__all__ = ["GRCNConfig", "GRCNHost", "build", "preset"]
+__all__ = ["GRCNConfig", "GRCNHost", "build", "ungsl_defaults"]
 
 
 @dataclasses.dataclass(frozen=True)
 class GRCNConfig:
-    """Attributes:
+    """GRCN hyperparameters; defaults: OpenGSL v0.0.6 ``grcn_cora.yaml`` (other datasets:
+    ``configs/gsl/grcn.py``).
+
+    Attributes:
     k: similarity entries kept per row.
     normalize_embeddings: L2-normalise the rows of Z (Cora yes, Citeseer no).
     hidden, dropout: classifier GCN.
@@ -79,16 +82,22 @@ class GRCNConfig:
             raise ValueError(f"bad GRCN learning rates: {self.lr=}, {self.lr_graph=}")
 
 
-def preset(dataset: str, budget: str = "full") -> GRCNConfig:
-    """OpenGSL v0.0.6 ``grcn_cora.yaml`` / ``grcn_citeseer.yaml`` (other names: the Cora one).
-    The "cpu" budget trains half the epochs: one epoch is a dense n x n similarity, its top-k
-    and an evaluation, ~1 s per seed on 2 idle CPU cores for Cora (seeds run in a loop there:
-    a vmap over 5 seeds was 2x slower per seed on CPU)."""
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """Authors' best params: ``config/GRCNUnGSL{Cora,Citeseer}BestParams.json`` (the plain GRCN
+    files; the "GRCN F" Citeseer variant is not reproduced). Other datasets: the Cora values."""
     if dataset == "citeseer":
-        cfg = GRCNConfig(k=200, normalize_embeddings=False, lr=5e-2, epochs=200)
-    else:
-        cfg = GRCNConfig()
-    return with_budget(cfg, budget, epochs=cfg.epochs // 2)
+        return UnGSLDefaults(
+            beta=0.5646571984565859,
+            tau_init=0.4751049441994838,
+            lr=0.006325818226927723,
+            retuned_host=(("lr", 0.04472467710646162), ("lr_graph", 0.02311791256594875)),
+        )
+    return UnGSLDefaults(
+        beta=0.40364199178973365,
+        tau_init=0.576226387307271,
+        lr=0.0005603530619781931,
+        retuned_host=(("lr", 0.06245740990517031), ("lr_graph", 0.0016337774405164925)),
+    )
 
 
 class GRCNHost:
