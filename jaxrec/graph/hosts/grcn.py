@@ -1,4 +1,5 @@
-"""GRCN (Yu et al., ECML-PKDD 2020) as in OpenGSL v0.0.6, with the UnGSL patch (spec §2.7, §2.3).
+"""GRCN (Yu et al., ECML-PKDD 2020) as in OpenGSL v0.0.6, with the UnGSL patch (README,
+"Hosts").
 
 Forward pass (A: original 0/1 adjacency plus self-loops, ``Â = D^-1/2 A D^-1/2``):
 
@@ -9,7 +10,7 @@ Forward pass (A: original 0/1 adjacency plus self-loops, ``Â = D^-1/2 A D^-1/2`
 3. UnGSL (when enabled) re-weights this learned graph, before the fusion (original edges are
    not re-weighted).
 4. Fuse ``A_f = S_sym + A``; ``Â_f = D^-1/2 A_f D^-1/2`` with row degrees (``A_f`` is asymmetric
-   after UnGSL, spec pitfall 3); classifier: 2-layer GCN (hidden 32, ReLU, dropout 0.5) on
+   after UnGSL, README "Quirks kept" 2); classifier: 2-layer GCN (hidden 32, ReLU, dropout 0.5) on
    ``(X, Â_f)``.
 5. Loss: cross-entropy on the training nodes. Two Adams (torch-style L2): classifier ``lr`` with
    ``weight_decay``; encoder ``lr_graph`` without.

@@ -25,10 +25,10 @@ is a ``lax.cond`` (skipped steps cost nothing unless the run is vmapped, where `
 select) and rematerialised (``jax.checkpoint``) so the backward pass keeps only the carry of each
 step; the loss averages only the iterations that ran.
 
-UnGSL (spec table 2.3): the row-normalised learned graph of every iteration is re-weighted
+UnGSL (README, "Hosts" table): the row-normalised learned graph of every iteration is re-weighted
 before the skip connection. The authors apply the sparse variant to the non-zeros of that dense
 matrix; here ``reweight.dense`` with edge threshold 0 does the same on the same non-zero pattern
-(numerically identical, spec §2.6; the graph is ~60% dense on Cora, so dense is also cheaper).
+(numerically identical, README "Quirks kept" 4; the graph is ~60% dense on Cora, so dense is also cheaper).
 
 Where OpenGSL differs from the paper, OpenGSL is followed (documented switches where it matters):
 - L_1 includes the graph regulariser of iteration 1 (the paper's loss has CE only there).

@@ -7,7 +7,7 @@ Learned graph (every step, ``x`` [n, d] the raw binary features)::
     E = E / ‖E‖ (rows)
     S = φ(top_{k+1}(E Eᵀ))                       per row, self included; φ = ReLU or elu(i·s−i)+1
     S = D^{-1/2} ((S + Sᵀ)/2) D^{-1/2}           row degrees, no self-loops added
-    S̃ = UnGSL(S)                                 the one graph both GCNs use (spec table 2.3)
+    S̃ = UnGSL(S)                                 the one graph both GCNs use (README, "Hosts")
 
 Self-supervision (DAE): ``x_m = x ⊙ (1 − M)`` with ``M ~ Bernoulli`` of rate ``1/r`` on the ones
 of ``x`` and ``(n_ones / n_zeros) · nr / r`` on its zeros (binary features; continuous features:
@@ -34,7 +34,7 @@ Dense form: the learned graph is kept as a dense [n, n] matrix (Cora/Citeseer si
 OpenGSL's semantics exactly (the elu non-linearity fills the non-top-k entries with
 ``elu(−i)+1``; torch's dropout acts on entries of the coalesced matrix). The authors' sparse UnGSL
 variant is applied as ``reweight.dense`` on the non-zero pattern (numerically identical,
-spec §2.6).
+README "Quirks kept" 4).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Learner ("FGP", full graph parameterisation): a free matrix ``Omega`` [n, n], in
 ``i * (kNN(X, k) + I) - i`` (i = 6; cosine kNN without the node itself), gives
 ``S = ELU(Omega) + 1`` (kNN entries start at 1, the rest at ``exp(-6) ~ 0.0025``), then
 ``S <- D^{-1/2} ((S + S^T)/2) D^{-1/2}``. UnGSL re-weights this learner-view graph with the edge
-test ``S > adj_threshold`` (dense variant, spec §2.3), as the authors' patch does.
+test ``S > adj_threshold`` (dense variant, README "Quirks kept" 3), as the authors' patch does.
 
 Contrastive step (one epoch): the anchor view is ``(anchor graph, X with a fraction
 ``maskfeat_rate_anchor`` of feature columns zeroed)``, the learner view ``(S~, X with
@@ -29,8 +29,7 @@ Faithfulness notes (the UnGSL authors' ``SUBLIMEUnGSL/SUBLIMESolver.py`` on Open
   p epochs without improvement (closer to the original SUBLIME code, which validates every 10th
   epoch);
 - the authors' dense UnGSL multiplies sub-threshold entries by the multiplier of confidence 0
-  (usually beta); the shared :func:`jaxrec.graph.ungsl.ungsl_dense` zeroes them instead. Below
-  1e-5 per entry this is a small difference;
+  (usually beta), and so does :func:`jaxrec.graph.ungsl.ungsl_dense`;
 - only the FGP learner is implemented (OpenGSL's Citeseer config uses the ATT learner).
 """
 
@@ -211,7 +210,7 @@ class SublimeHost:
         self, params: Any, state: Any, data: GraphData, key: jax.Array
     ) -> jax.Array:
         """Per-node symmetric NT-Xent ``l_i`` [n] of one training step without UnGSL (stage-1
-        signal, spec §2.1); its mean is the loss of :meth:`loss` with the same ``key``."""
+        signal, README eq. 1'); its mean is the loss of :meth:`loss` with the same ``key``."""
         return self._node_losses(params, state, data, key, self.graph(params, EdgeReweight()))
 
     def loss(
