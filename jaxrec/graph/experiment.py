@@ -44,7 +44,7 @@ from jaxrec.graph.hosts import get_host
 from jaxrec.graph.trainer import TrainResult, UnGSLSetup, train_host
 from jaxrec.train.logging import MetricsLog, plot_curves, write_json_atomic
 
-__all__ = ["load_graph", "log_result", "run", "summarize"]
+__all__ = ["load_graph", "run", "summarize"]
 
 
 def load_graph(cfg: GSLExperiment) -> data_lib.NodeGraph:
@@ -171,7 +171,7 @@ def summarize(
 VARIANTS = ("without_ungsl", "with_ungsl")
 
 
-def log_result(log: MetricsLog, result: TrainResult, variant: str) -> None:
+def _log_curves(log: MetricsLog, result: TrainResult, variant: str) -> None:
     """The ``train``/``valid`` records of every seed of one variant (see the module docstring);
     evaluations after a seed's stopping epoch (computed under ``vmap``, ignored) are left out."""
     for i, seed in enumerate(result.seeds.tolist()):
@@ -272,7 +272,7 @@ def run(cfg: GSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     log = MetricsLog(run_dir / "metrics.jsonl")
     for variant, result in results.items():
-        log_result(log, result, variant)
+        _log_curves(log, result, variant)
     for variant, result in results.items():
         _log_test(log, result, variant)
     write_json_atomic(run_dir / "results.json", summary)
