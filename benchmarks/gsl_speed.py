@@ -46,11 +46,10 @@ def main() -> int:
     print("|---|---|---|---|")
     for name in args.hosts:
         spec = HOSTS[name]
-        host_cfg = spec.preset(dataset)
-        host = spec.build(host_cfg, data)
+        host = spec.build(spec.config_cls(), data)  # the host's Cora settings
         setups = [None]
-        if spec.ungsl_defaults is not None:
-            d = spec.ungsl_defaults(dataset)
+        d = spec.ungsl_defaults(dataset)
+        if d is not None:
             setups.append(UnGSLSetup(confidence, d.beta, d.tau_init, d.lr))
         times = []
         for setup in setups:

@@ -1,4 +1,5 @@
-"""UnGSL stage 1: per-node confidence from the trained host (spec §2.1), with an on-disk cache.
+"""UnGSL stage 1: per-node confidence from the trained host (README, eq. 1), with an on-disk
+cache.
 
 Entropy confidence (supervised hosts): for each stage-1 seed s take the softmax probabilities
 ``p^s`` [n, C] of all nodes at the best-validation epoch, ``H^s_i = -sum_c p^s_ic ln p^s_ic``

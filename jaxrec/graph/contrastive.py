@@ -9,7 +9,7 @@ the same node. With ``s_ij = cos(z1_i, z2_j) / T``::
     l_i  = (l0_i + l1_i) / 2,    loss = mean_i l_i
 
 The positive pair is *excluded* from the denominators (the authors' ``pos / (sum - pos)``), so
-``l_i`` can be negative. ``l_i`` is UnGSL's per-node stage-1 signal for SUBLIME (spec §2.1).
+``l_i`` can be negative. ``l_i`` is UnGSL's per-node stage-1 signal for SUBLIME (README, eq. 1').
 ``groups`` restricts the contrast to nodes of the same group: the authors' ``contrast_batch_size``
 splits the nodes in order into chunks and weights chunk losses by size, which equals the plain mean
 of the chunk-restricted ``l_i``.

@@ -11,9 +11,19 @@ folder so a killed run resumes where it stopped (``resume=False`` recomputes eve
 3. ``stages/ungsl-<key>.npz``: the host with the UnGSL plug-in over the same seeds.
 
 Keys hash the host, dataset, host config, seeds and the UnGSL settings, so a changed config never
-reads a stale stage. Outputs: ``results.json`` (mean ± std of test accuracy per variant, per-seed
-accuracies, paired differences, epoch times and the UnGSL overhead ratio, dead-threshold
-fraction, confidence statistics), ``config.json`` and ``curves.png``.
+reads a stale stage. The run folder looks like every other jaxrec run (:mod:`jaxrec.train.logging`):
+
+- ``config.json``: the experiment config, written first;
+- ``metrics.jsonl``: per variant (``without_ungsl``, ``with_ungsl``) and seed, one ``train``
+  record (mean training loss of the evaluation block, UnGSL's dead-threshold fraction) and one
+  ``valid`` record (accuracy) per evaluation up to the seed's stopping epoch, ``step`` = epoch
+  (one full-batch step per epoch); then the final ``test`` records, one per variant and seed, at
+  ``step`` = the best-validation epoch (the numbers of ``results.json``). Rewritten from the
+  stages on every run, so a resumed run's log is that of an uninterrupted one;
+- ``results.json``: mean ± std of test accuracy per variant, per-seed accuracies, paired
+  differences, epoch times and the UnGSL overhead ratio, dead-threshold fraction, confidence
+  statistics;
+- ``curves.png``: seed-mean curves of both variants (:func:`jaxrec.train.plot_curves`).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from jaxrec.graph.config import GSLExperiment
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.hosts import get_host
 from jaxrec.graph.trainer import TrainResult, UnGSLSetup, train_host
-from jaxrec.train import write_json_atomic
+from jaxrec.train.logging import MetricsLog, plot_curves, write_json_atomic
 
 __all__ = ["load_graph", "run", "summarize"]
 
@@ -84,8 +94,10 @@ def _train_stage(path: Path, train) -> TrainResult:
 
 
 def _ungsl_settings(cfg: GSLExperiment) -> tuple[dict[str, float], Any]:
-    """(beta, tau_init, lr) and the host config of the UnGSL run."""
+    """(beta, tau_init, lr) and the host config of the UnGSL run (a host that learns a graph)."""
     defaults = get_host(cfg.host).ungsl_defaults(cfg.data.dataset)
+    if defaults is None:
+        raise ValueError(f"UnGSL does not apply to host {cfg.host!r} (it learns no graph)")
     u = cfg.ungsl
     settings = {
         "beta": defaults.beta if u.beta is None else u.beta,
@@ -156,24 +168,44 @@ def summarize(
     return summary
 
 
-def _plot(path: Path, base: TrainResult, ungsl: TrainResult | None, title: str) -> None:
-    import matplotlib
+VARIANTS = ("without_ungsl", "with_ungsl")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for result, label in ((base, "without UnGSL"), (ungsl, "with UnGSL")):
-        if result is not None:
-            curve = result.val_curve.mean(axis=0)
-            ax.plot(result.eval_epochs, 100 * curve, label=label)
-    ax.set(xlabel="epoch", ylabel="validation accuracy (%, seed mean)", title=title)
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+def _log_curves(log: MetricsLog, result: TrainResult, variant: str) -> None:
+    """The ``train``/``valid`` records of every seed of one variant (see the module docstring);
+    evaluations after a seed's stopping epoch (computed under ``vmap``, ignored) are left out."""
+    for i, seed in enumerate(result.seeds.tolist()):
+        for j, epoch in enumerate(result.eval_epochs.tolist()):
+            if epoch > result.stopped_epoch[i]:
+                break
+            train = {"loss": result.train_loss_curve[i, j]}
+            if result.tau is not None:
+                train["dead_threshold_fraction"] = result.dead_fraction[i, j]
+            log.write(epoch, "train", train, variant=variant, seed=seed)
+            log.write(
+                epoch, "valid", {"accuracy": result.val_curve[i, j]}, variant=variant, seed=seed
+            )
+
+
+def _log_test(log: MetricsLog, result: TrainResult, variant: str) -> None:
+    for i, seed in enumerate(result.seeds.tolist()):
+        test = {"accuracy": result.test_at_best[i]}
+        log.write(int(result.best_epoch[i]), "test", test, variant=variant, seed=seed)
+
+
+def _curve_records(results: dict[str, TrainResult]) -> list[dict[str, Any]]:
+    """Seed-mean curves, one series per split and variant, for :func:`plot_curves`."""
+    records = []
+    for variant, result in results.items():
+        label = variant.replace("_", " ")
+        for j, epoch in enumerate(result.eval_epochs.tolist()):
+            train = {"loss": float(result.train_loss_curve[:, j].mean())}
+            if result.tau is not None:
+                train["dead_threshold_fraction"] = float(result.dead_fraction[:, j].mean())
+            records.append({"step": epoch, "split": f"train {label}", **train})
+            accuracy = float(result.val_curve[:, j].mean())
+            records.append({"step": epoch, "split": f"valid {label}", "accuracy": accuracy})
+    return records
 
 
 def run(cfg: GSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
@@ -211,7 +243,7 @@ def run(cfg: GSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
 
     base = stage(cfg.host_config, seeds)
     ungsl_result, stage1 = None, None
-    if cfg.ungsl.enabled and spec.ungsl_defaults is not None:
+    if cfg.ungsl.enabled and spec.ungsl_defaults(dataset) is not None:
         s1_seeds = list(range(cfg.ungsl.stage1_seeds))
 
         def compute_stage1() -> dict[str, np.ndarray]:
@@ -235,6 +267,14 @@ def run(cfg: GSLExperiment, run_dir: str | Path, *, resume: bool = True) -> dict
 
     summary = summarize(cfg, base, ungsl_result, stage1)
     summary["ungsl_settings"] = _ungsl_settings(cfg)[0] if ungsl_result is not None else None
+    results = dict(zip(VARIANTS, (base, ungsl_result)))
+    results = {variant: result for variant, result in results.items() if result is not None}
+    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    for variant, result in results.items():
+        _log_curves(log, result, variant)
+    for variant, result in results.items():
+        _log_test(log, result, variant)
     write_json_atomic(run_dir / "results.json", summary)
-    _plot(run_dir / "curves.png", base, ungsl_result, f"{cfg.host} on {dataset}")
+    plot_curves(_curve_records(results), run_dir / "curves.png", title=f"{cfg.name} ({dataset})")
     return summary

@@ -16,7 +16,7 @@ training run over seeds and ``lax.scan`` it over epochs:
 
 ``reweight`` is the UnGSL hook (:class:`jaxrec.graph.ungsl.EdgeReweight`): every host passes its
 learned graph through ``reweight.dense(S)`` or ``reweight.edges(rows, cols, values)`` at the point
-the UnGSL authors patched (spec table 2.3); with UnGSL off the hook is the identity.
+the UnGSL authors patched (``jaxrec/graph/README.md``, "Hosts"); with UnGSL off the hook is the identity.
 """
 
 from __future__ import annotations

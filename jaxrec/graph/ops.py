@@ -60,7 +60,7 @@ def _inv_power(d: jax.Array, power: float) -> jax.Array:
 def normalize_symmetric(a: jax.Array) -> jax.Array:
     """``D^{-1/2} A D^{-1/2}`` with ``D = diag(row sums of A)`` (no self-loops added).
 
-    For an asymmetric ``A`` both sides use the row degrees (GRCN after UnGSL, spec pitfall 3).
+    For an asymmetric ``A`` both sides use the row degrees (GRCN after UnGSL, README "Quirks kept" 2).
     Rows with a non-positive sum get ``d^{-1/2} = 0``.
     """
     _check_square(a)

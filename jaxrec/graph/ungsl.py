@@ -7,7 +7,7 @@ is re-weighted by the *source's* confidence ``c_j`` against the *receiver's* lea
     e_ij = [S_ij > edge_threshold]                 (an edge of the learned graph)
     w_ij = 2 sigmoid(c_j e_ij - tau_i)
     m_ij = w_ij if w_ij >= 1 (i.e. c_j e_ij >= tau_i) else beta
-    S~_ij = S_ij m_ij
+    S~_ij = S_ij m_ij                               (jaxrec/graph/README.md, eqs. 2-4)
 
 ``jnp.where`` keeps the authors' gradient semantics exactly: ``tau_i`` gets gradient only from
 kept-branch edges (``dm/dtau_i = -2 sigma (1 - sigma)``), the beta branch is a constant, and
@@ -15,7 +15,7 @@ kept-branch edges (``dm/dtau_i = -2 sigma (1 - sigma)``), the beta branch is a c
 
 Entries that are not edges see confidence 0, exactly as the authors' dense module masks the
 confidence matrix by ``S > AdjThreshold``: zeros stay zero, and the tiny non-edge values of a
-dense learner (SUBLIME's FGP, spec pitfall 5) are scaled by ``beta`` (for ``tau_i > 0``), not
+dense learner (SUBLIME's FGP, README "Quirks kept" 3) are scaled by ``beta`` (for ``tau_i > 0``), not
 dropped.
 """
 

@@ -1,7 +1,5 @@
 """GRCN host: trains on the SBM graph, UnGSL applied before fusion, Cora-shaped shapes."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,7 +19,7 @@ def sbm():
 
 def _host(data, **changes):
     spec = get_host("grcn")
-    return spec.build(dataclasses.replace(spec.preset("cora"), k=10, **changes), data)
+    return spec.build(spec.config_cls(k=10, **changes), data)
 
 
 def test_learned_graph_matches_hand_computed_pipeline(sbm):

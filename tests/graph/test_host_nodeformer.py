@@ -90,15 +90,14 @@ def test_every_seed_trains_well_above_chance_with_and_without_ungsl(data):
     assert np.isfinite(res_u.tau).all() and not np.allclose(res_u.tau, d.tau_init)
 
 
-def test_presets():
-    assert nf.preset("cora").num_random_features == 30 and nf.preset("cora", "cpu").epochs == 200
+def test_bad_config():
     with pytest.raises(ValueError, match="attention"):
         nf.NodeFormerConfig(attention="sparse")
 
 
 @pytest.mark.parametrize(("mode", "hops"), [("squaring", (1, 2, 4)), ("consecutive", (1, 2, 3))])
 def test_relational_bias_graphs_are_normalised_powers_of_a_plus_i(data, mode, hops):
-    cfg = dataclasses.replace(nf.preset("cora"), rb_powers=mode, rb_order=3)
+    cfg = nf.NodeFormerConfig(rb_powers=mode, rb_order=3)
     host = nf.build(cfg, data)
     a = (np.asarray(data.adjacency) != 0).astype(np.int64) + np.eye(data.num_nodes, dtype=np.int64)
     for (rows, cols, vals), hop in zip(host._bias_graphs, hops, strict=True):

@@ -70,8 +70,7 @@ def test_trains_above_chance_with_two_seeds_vmapped(data):
     assert not np.allclose(res_u.tau, d.tau_init)  # tau trains through the anchor graph
 
 
-def test_presets():
-    assert prose.preset("cora").anchor_num == 700 and prose.preset("pubmed", "cpu").epochs == 200
+def test_ungsl_defaults_carry_the_retuned_pubmed_host_values():
     assert dict(HOSTS["prose"].ungsl_defaults("pubmed").retuned_host)["mi_ratio"] == 0.05
-    with pytest.raises(ValueError, match="no PROSE preset"):
-        prose.preset("flickr")
+    with pytest.raises(ValueError, match="emb_fusion_ratio"):
+        prose.ProseConfig(emb_fusion_ratio=1.5)

@@ -1,8 +1,6 @@
 """SLAPS host: trains on a planted graph, the learned graph and the UnGSL hook against a numpy
 reference, DAE mask rates, the frozen classifier during the DAE warm-up, vmap over seeds."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +11,7 @@ from flax import nnx
 from jaxrec.data import synthetic_sbm_graph
 from jaxrec.graph import GraphData
 from jaxrec.graph.hosts import get_host
-from jaxrec.graph.hosts.slaps import SLAPSHost, dae_mask, frozen_until, preset
+from jaxrec.graph.hosts.slaps import SLAPSConfig, SLAPSHost, dae_mask, frozen_until
 from jaxrec.graph.trainer import UnGSLSetup, train_host
 from jaxrec.graph.ungsl import EdgeReweight
 
@@ -31,7 +29,7 @@ def sbm():
 
 def _config(**changes):
     small = {"k": 5, "hidden_adj": 32, "hidden": 16, "epochs": 100}
-    return dataclasses.replace(preset("cora"), **{**small, **changes})
+    return SLAPSConfig(**{**small, **changes})
 
 
 def test_trains_well_above_chance_with_ungsl_and_vmapped_seeds(sbm):
@@ -158,10 +156,7 @@ def test_prefit_pulls_the_generator_towards_the_knn_graph(sbm):
     assert err[1] < 0.7 * err[0]
 
 
-def test_presets_and_bad_config():
-    assert preset("citeseer").k == 30 and preset("citeseer").hidden_adj == 1024
-    assert preset("cora").warmup_steps == 399
-    with pytest.raises(ValueError, match="no SLAPS preset"):
-        preset("ogbn-arxiv")
+def test_warmup_and_bad_config():
+    assert SLAPSConfig().warmup_steps == 399  # 2000 // 5 - 1: CE from epoch 400 (1-based) on
     with pytest.raises(ValueError, match="non_linearity"):
-        dataclasses.replace(preset("cora"), non_linearity="tanh")
+        SLAPSConfig(non_linearity="tanh")

@@ -114,10 +114,7 @@ def _setup(confidence):
     return UnGSLSetup(confidence=confidence, beta=d.beta, tau_init=d.tau_init, lr=d.lr)
 
 
-def test_presets_and_validation():
-    assert sublime.preset("cora").k == 30 and sublime.preset("cora", "cpu").epochs == 200
+def test_ungsl_defaults_and_validation():
     assert HOSTS["sublime"].ungsl_defaults("citeseer").edge_threshold == 1e-5
-    with pytest.raises(ValueError, match="no SUBLIME preset"):
-        sublime.preset("pubmed")
     with pytest.raises(ValueError, match="n_layers"):
         dataclasses.replace(SMALL, n_layers=1)

@@ -1,7 +1,5 @@
 """The shared trainer: seed vectorisation, best-validation selection, patience, UnGSL's tau."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +21,7 @@ def sbm():
 
 def _gcn(data, **changes):
     spec = get_host("gcn")
-    return spec.build(dataclasses.replace(spec.preset("sbm"), hidden=16, **changes), data)
+    return spec.build(spec.config_cls(hidden=16, **changes), data)
 
 
 def test_gcn_trains_well_above_chance_and_vmap_equals_single_runs(sbm):

@@ -1,4 +1,5 @@
-"""UnGSL re-weighting: the unit tests that follow from the definition (spec §7, 1-6)."""
+"""UnGSL re-weighting: the unit tests that follow from the definition (jaxrec/graph/README.md,
+"What is tested", 1-6)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,6 @@
-"""Helpers every host uses: NNX split/merge into pure-dict params, masked cross-entropy, and
-``torch.optim.Adam``-style optimisers (L2 weight decay added to the gradient)."""
+"""Helpers every host uses: NNX split/merge into pure-dict params, the masked cross-entropy and
+accuracy, the ``torch.optim.Adam``-style optimiser (L2 weight decay added to the gradient), and
+the UnGSL defaults record each host's ``ungsl_defaults(dataset)`` returns."""
 
 from __future__ import annotations
 
@@ -15,13 +16,38 @@ from flax import nnx
 from jaxrec.train import OptimizerConfig, make_optimizer
 
 __all__ = [
+    "UnGSLDefaults",
+    "accuracy",
     "adam_l2",
     "masked_cross_entropy",
     "merge",
     "module_graphdef",
     "module_params",
-    "with_budget",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class UnGSLDefaults:
+    """UnGSL hyperparameters for one host and dataset (``jaxrec/graph/README.md``, "UnGSL").
+
+    The defaults are the suggested starting point for a host and dataset without shipped values
+    (tau_0 0.7, beta 0.5, ungsl_lr 1e-3).
+
+    Attributes:
+      beta: down-weighting factor of uncertain sources.
+      tau_init: initial threshold.
+      lr: Adam learning rate of tau (``ungsl_lr``).
+      edge_threshold: an entry of the learned graph counts as an edge when above this.
+      form: "dense" or "sparse" (the form of the authors' patch; informational).
+      retuned_host: (host config field, value) pairs re-tuned with UnGSL by the authors.
+    """
+
+    beta: float = 0.5
+    tau_init: float = 0.7
+    lr: float = 1e-3
+    edge_threshold: float = 0.0
+    form: str = "dense"
+    retuned_host: tuple[tuple[str, Any], ...] = ()
 
 
 def module_graphdef(factory: Callable[[nnx.Rngs], nnx.Module]) -> Any:
@@ -40,20 +66,19 @@ def merge(graphdef: Any, params: dict) -> nnx.Module:
 
 
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy over the nodes where ``mask`` is true (f32)."""
+    """``sum_i mask_i CE(logits_i, labels_i) / max(sum_i mask_i, 1)`` in f32: logits [n, C],
+    integer labels [n], boolean mask [n]."""
     losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
     return jnp.sum(jnp.where(mask, losses, 0.0)) / jnp.maximum(mask.sum(), 1)
+
+
+def accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
+    """Fraction of the nodes where ``mask`` is true with ``argmax(logits) == labels``."""
+    hit = (jnp.argmax(logits, axis=-1) == labels) & mask
+    return hit.sum() / jnp.maximum(mask.sum(), 1)
 
 
 def adam_l2(lr: float, weight_decay: float = 0.0) -> optax.GradientTransformation:
     """``torch.optim.Adam(lr, weight_decay)``: the L2 term is added to the gradient before Adam
     (the OpenGSL hosts' optimiser; not AdamW)."""
     return make_optimizer(OptimizerConfig(name="adam", lr=lr, weight_decay=weight_decay), 1)
-
-
-def with_budget(cfg: Any, budget: str, **cpu_changes: Any) -> Any:
-    """``cfg`` for the "full" protocol, or ``cfg`` with ``cpu_changes`` for the "cpu" budget (the
-    host's documented reduced training for 2-core reproductions)."""
-    if budget not in ("full", "cpu"):
-        raise ValueError(f"budget must be 'full' or 'cpu', got {budget=}")
-    return dataclasses.replace(cfg, **cpu_changes) if budget == "cpu" else cfg

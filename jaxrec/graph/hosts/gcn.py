@@ -17,6 +17,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
 from jaxrec.graph.hosts._common import (
+    UnGSLDefaults,
     adam_l2,
     masked_cross_entropy,
     merge,
@@ -26,12 +27,14 @@ from jaxrec.graph.hosts._common import (
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models import GCN
 
-__all__ = ["GCNHost", "GCNHostConfig", "build", "preset"]
+__all__ = ["GCNHost", "GCNHostConfig", "build", "ungsl_defaults"]
 
 
 @dataclasses.dataclass(frozen=True)
 class GCNHostConfig:
-    """Attributes: hidden size, dropout, Adam lr and L2 weight decay, and the run protocol
+    """OpenGSL v0.0.6 ``gcn_<dataset>.yaml`` (the same for Cora, Citeseer and Pubmed).
+
+    Attributes: hidden size, dropout, Adam lr and L2 weight decay, and the run protocol
     (epochs, evaluation interval, patience in epochs (0 = off), feature row-normalisation)."""
 
     hidden: int = 64
@@ -48,11 +51,10 @@ class GCNHostConfig:
             raise ValueError(f"bad GCN config: {self.hidden=}, {self.dropout=}, {self.lr=}")
 
 
-def preset(dataset: str, budget: str = "full") -> GCNHostConfig:
-    """OpenGSL's GCN config (the same for cora, citeseer and pubmed; other names get it too).
-    It is cheap, so the "cpu" budget is the full protocol."""
-    del dataset, budget
-    return GCNHostConfig()
+def ungsl_defaults(dataset: str) -> UnGSLDefaults | None:
+    """None: GCN learns no graph, so UnGSL does not apply."""
+    del dataset
+    return None
 
 
 def normalized_adjacency(data: GraphData) -> jax.Array:

@@ -1,4 +1,5 @@
-"""GRCN (Yu et al., ECML-PKDD 2020) as in OpenGSL v0.0.6, with the UnGSL patch (spec §2.7, §2.3).
+"""GRCN (Yu et al., ECML-PKDD 2020) as in OpenGSL v0.0.6, with the UnGSL patch (README,
+"Hosts").
 
 Forward pass (A: original 0/1 adjacency plus self-loops, ``Â = D^-1/2 A D^-1/2``):
 
@@ -9,7 +10,7 @@ Forward pass (A: original 0/1 adjacency plus self-loops, ``Â = D^-1/2 A D^-1/2`
 3. UnGSL (when enabled) re-weights this learned graph, before the fusion (original edges are
    not re-weighted).
 4. Fuse ``A_f = S_sym + A``; ``Â_f = D^-1/2 A_f D^-1/2`` with row degrees (``A_f`` is asymmetric
-   after UnGSL, spec pitfall 3); classifier: 2-layer GCN (hidden 32, ReLU, dropout 0.5) on
+   after UnGSL, README "Quirks kept" 2); classifier: 2-layer GCN (hidden 32, ReLU, dropout 0.5) on
    ``(X, Â_f)``.
 5. Loss: cross-entropy on the training nodes. Two Adams (torch-style L2): classifier ``lr`` with
    ``weight_decay``; encoder ``lr_graph`` without.
@@ -37,22 +38,25 @@ from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
 from jaxrec.graph.hosts._common import (
+    UnGSLDefaults,
     adam_l2,
     masked_cross_entropy,
     merge,
     module_graphdef,
     module_params,
-    with_budget,
 )
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models import GCN
 
-__all__ = ["GRCNConfig", "GRCNHost", "build", "preset"]
+__all__ = ["GRCNConfig", "GRCNHost", "build", "ungsl_defaults"]
 
 
 @dataclasses.dataclass(frozen=True)
 class GRCNConfig:
-    """Attributes:
+    """GRCN hyperparameters; defaults: OpenGSL v0.0.6 ``grcn_cora.yaml`` (other datasets:
+    ``configs/gsl/grcn.py``).
+
+    Attributes:
     k: similarity entries kept per row.
     normalize_embeddings: L2-normalise the rows of Z (Cora yes, Citeseer no).
     hidden, dropout: classifier GCN.
@@ -79,16 +83,22 @@ class GRCNConfig:
             raise ValueError(f"bad GRCN learning rates: {self.lr=}, {self.lr_graph=}")
 
 
-def preset(dataset: str, budget: str = "full") -> GRCNConfig:
-    """OpenGSL v0.0.6 ``grcn_cora.yaml`` / ``grcn_citeseer.yaml`` (other names: the Cora one).
-    The "cpu" budget trains half the epochs: one epoch is a dense n x n similarity, its top-k
-    and an evaluation, ~1 s per seed on 2 idle CPU cores for Cora (seeds run in a loop there:
-    a vmap over 5 seeds was 2x slower per seed on CPU)."""
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """Authors' best params: ``config/GRCNUnGSL{Cora,Citeseer}BestParams.json`` (the plain GRCN
+    files; the "GRCN F" Citeseer variant is not reproduced). Other datasets: the Cora values."""
     if dataset == "citeseer":
-        cfg = GRCNConfig(k=200, normalize_embeddings=False, lr=5e-2, epochs=200)
-    else:
-        cfg = GRCNConfig()
-    return with_budget(cfg, budget, epochs=cfg.epochs // 2)
+        return UnGSLDefaults(
+            beta=0.5646571984565859,
+            tau_init=0.4751049441994838,
+            lr=0.006325818226927723,
+            retuned_host=(("lr", 0.04472467710646162), ("lr_graph", 0.02311791256594875)),
+        )
+    return UnGSLDefaults(
+        beta=0.40364199178973365,
+        tau_init=0.576226387307271,
+        lr=0.0005603530619781931,
+        retuned_host=(("lr", 0.06245740990517031), ("lr_graph", 0.0016337774405164925)),
+    )
 
 
 class GRCNHost:

@@ -25,10 +25,10 @@ is a ``lax.cond`` (skipped steps cost nothing unless the run is vmapped, where `
 select) and rematerialised (``jax.checkpoint``) so the backward pass keeps only the carry of each
 step; the loss averages only the iterations that ran.
 
-UnGSL (spec table 2.3): the row-normalised learned graph of every iteration is re-weighted
+UnGSL (README, "Hosts" table): the row-normalised learned graph of every iteration is re-weighted
 before the skip connection. The authors apply the sparse variant to the non-zeros of that dense
 matrix; here ``reweight.dense`` with edge threshold 0 does the same on the same non-zero pattern
-(numerically identical, spec §2.6; the graph is ~60% dense on Cora, so dense is also cheaper).
+(numerically identical, README "Quirks kept" 4; the graph is ~60% dense on Cora, so dense is also cheaper).
 
 Where OpenGSL differs from the paper, OpenGSL is followed (documented switches where it matters):
 - L_1 includes the graph regulariser of iteration 1 (the paper's loss has CE only there).
@@ -61,16 +61,17 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
-from jaxrec.graph.hosts._common import with_budget
+from jaxrec.graph.hosts._common import UnGSLDefaults, adam_l2, masked_cross_entropy
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
-__all__ = ["IDGLConfig", "IDGLHost", "build", "graph_regularizer", "preset"]
+__all__ = ["IDGLConfig", "IDGLHost", "build", "graph_regularizer", "ungsl_defaults"]
 
 
 @dataclasses.dataclass(frozen=True)
 class IDGLConfig:
-    """IDGL hyperparameters (OpenGSL ``idgl_<dataset>.yaml`` names in brackets).
+    """IDGL hyperparameters (OpenGSL ``idgl_<dataset>.yaml`` names in brackets); defaults:
+    OpenGSL v0.0.6 ``idgl_cora.yaml`` (other datasets: ``configs/gsl/idgl.py``).
 
     Attributes:
       hidden: GCN hidden size [n_hidden]. dropout: GCN dropout [dropout].
@@ -132,43 +133,11 @@ class IDGLConfig:
             )
 
 
-_PRESETS = {
-    # OpenGSL v0.0.6 opengsl/config/idgl/idgl_cora.yaml
-    "cora": IDGLConfig(),
-    # OpenGSL v0.0.6 opengsl/config/idgl/idgl_citeseer.yaml
-    "citeseer": IDGLConfig(
-        graph_skip_conn=0.6,
-        update_adj_ratio=0.5,
-        num_heads=1,
-        epsilon=0.3,
-        epsilon2=0.3,
-        feat_adj_dropout=0.0,
-        gl_dropout=0.0,
-        eps_adj=1e-3,
-        test_eps_adj=1e-3,
-        smoothness_ratio=0.4,
-        sparsity_ratio=0.2,
-    ),
-}
-
-
-def preset(dataset: str, budget: str = "full") -> IDGLConfig:
-    """OpenGSL v0.0.6's IDGL config for ``dataset`` ("cora" or "citeseer"; OpenGSL runs Pubmed
-    only with anchors, which this dense host does not implement); ``budget="cpu"``:
-    ``_CPU_BUDGET`` below."""
-    if dataset not in _PRESETS:
-        raise ValueError(f"no IDGL preset for {dataset=}; known: {sorted(_PRESETS)}")
-    cfg = _PRESETS[dataset]
-    return with_budget(cfg, budget, **_CPU_BUDGET)
-
-
-# "cpu" budget: the reduced setting used for CPU reproductions (2 shared cores): IDGL's dense refinement
-# loop costs seconds per epoch on Cora there, so fewer epochs (200, patience 50) and at most 3
-# refinement iterations. Not OpenGSL's protocol; results are labelled "cpu budget".
-# Measured on Cora (2 cores shared with other jobs, load ~8): ~14 s per epoch with or without
-# UnGSL (learner 1's 4-head weighted cosine over 1,433 features, ~84 GFLOP forward, dominates),
-# so even this setting does not fit 10 seeds x 2 in minutes on such a machine.
-_CPU_BUDGET = {"epochs": 200, "patience": 50, "max_iter": 3}
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """No shipped values: the suggested starting point (tau_0 0.7, beta 0.5, lr 1e-3); sparse
+    form in the authors' patch (applied densely on the same non-zeros here)."""
+    del dataset
+    return UnGSLDefaults(form="sparse")
 
 
 def _xavier_uniform(key: jax.Array, shape: tuple[int, int]) -> jax.Array:
@@ -212,11 +181,6 @@ def graph_regularizer(raw: jax.Array, x: jax.Array, cfg: IDGLConfig, gram: jax.A
     return loss
 
 
-def _masked_ce(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
-
-
 def _encode(gcn: GCN, x: jax.Array, adj: jax.Array, rate: float, key: jax.Array | None):
     """OpenGSL's IDGL GCN: hidden ``h = dropout(relu(A x W₁ + b₁))``, logits ``A h W₂ + b₂``;
     the dropout rate varies by iteration, so the layers are applied here."""
@@ -253,7 +217,7 @@ class IDGLHost:
 
     def optimizer(self) -> optax.GradientTransformation:
         c = self.config
-        return optax.chain(optax.add_decayed_weights(c.weight_decay), optax.adam(c.lr))
+        return adam_l2(c.lr, c.weight_decay)
 
     def _learn(self, x: jax.Array, w: jax.Array, eps: float | None, topk: int | None):
         raw = ops.weighted_cosine(x, w)
@@ -297,7 +261,7 @@ class IDGLHost:
         raw1 = _dropout(raw1, c.feat_adj_dropout, keys[1])
         adj1 = _dropout(adj1, c.feat_adj_dropout, keys[2])
         h1, logits1 = _encode(model.gcn, x, adj1, c.dropout, keys[3])
-        ce1 = _masked_ce(logits1, data.labels, data.train_mask)
+        ce1 = masked_cross_entropy(logits1, data.labels, data.train_mask)
         loss1 = ce1 + graph_regularizer(raw1, x, c, gram)
 
         eps_adj = c.eps_adj if train else c.test_eps_adj
@@ -311,7 +275,7 @@ class IDGLHost:
             raw = self._learn(h, w2, c.epsilon2, c.topk2)
             adj = eta * self.refined_graph(raw, a0, reweight) + (1 - eta) * adj1
             h_new, logits = _encode(model.gcn, x, adj, gl_rate, step_key if train else None)
-            loss = _masked_ce(logits, data.labels, data.train_mask) + graph_regularizer(
+            loss = masked_cross_entropy(logits, data.labels, data.train_mask) + graph_regularizer(
                 raw, x, c, gram
             )
             diff = jnp.sum((raw - prev_raw) ** 2) / first_norm

@@ -60,7 +60,7 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
-from jaxrec.graph.hosts._common import with_budget
+from jaxrec.graph.hosts._common import UnGSLDefaults, adam_l2, masked_cross_entropy
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import torch_linear_init
 
@@ -72,14 +72,14 @@ __all__ = [
     "kernel_attention",
     "orthogonal_random_features",
     "positive_random_features",
-    "preset",
     "ungsl_defaults",
 ]
 
 
 @dataclasses.dataclass(frozen=True)
 class NodeFormerConfig:
-    """NodeFormer hyperparameters (defaults: OpenGSL v0.0.6 ``nodeformer_cora.yaml``)."""
+    """NodeFormer hyperparameters (defaults: OpenGSL v0.0.6 ``nodeformer_cora.yaml``; other
+    datasets: ``configs/gsl/nodeformer.py``)."""
 
     epochs: int = 1000
     eval_every: int = 1
@@ -118,25 +118,11 @@ class NodeFormerConfig:
             raise ValueError(f"need tau > 0 and rb_order >= 0, got {self.tau=}, {self.rb_order=}")
 
 
-_CPU_BUDGET = {"epochs": 200}
-
-
-def preset(dataset: str, budget: str = "full") -> NodeFormerConfig:
-    """OpenGSL v0.0.6 config for "cora" or "citeseer"; ``budget="cpu"`` trains 200 epochs."""
-    if dataset == "cora":
-        cfg = NodeFormerConfig()
-    elif dataset == "citeseer":
-        cfg = NodeFormerConfig(dropout=0.5, weight_decay=5e-3)
-    else:
-        raise ValueError(f"no NodeFormer preset for {dataset=}; known: cora, citeseer")
-    return with_budget(cfg, budget, **_CPU_BUDGET)
-
-
-def ungsl_defaults(dataset: str) -> dict[str, Any]:
-    """No UnGSL values were shipped for NodeFormer: the spec's suggested starting point (every
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """No UnGSL values were shipped for NodeFormer: the suggested starting point (every
     attention entry is positive, so every entry is an edge)."""
     del dataset
-    return {"lr": 1e-3, "beta": 0.5, "tau_init": 0.7, "edge_threshold": 0.0, "form": "dense"}
+    return UnGSLDefaults()
 
 
 def orthogonal_random_features(key: jax.Array, m: int, d: int) -> jax.Array:
@@ -267,7 +253,7 @@ class NodeFormerHost:
 
     def optimizer(self) -> optax.GradientTransformation:
         c = self.cfg
-        return optax.chain(optax.add_decayed_weights(c.weight_decay), optax.adam(c.lr))
+        return adam_l2(c.lr, c.weight_decay)
 
     def _attend(self, layer: _Layer, z, key, train: bool, reweight: EdgeReweight):
         """One NodeFormer layer's message passing: (output [n, hidden], edge log-likelihood)."""
@@ -323,8 +309,7 @@ class NodeFormerHost:
         self, params: Any, state: Any, data: GraphData, key: jax.Array, reweight: EdgeReweight
     ) -> tuple[jax.Array, tuple[Any, dict[str, jax.Array]]]:
         logits, edge_ll = self._forward(params, data, key, True, reweight)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
-        ce = jnp.sum(jnp.where(data.train_mask, ce, 0.0)) / jnp.maximum(data.train_mask.sum(), 1)
+        ce = masked_cross_entropy(logits, data.labels, data.train_mask)
         total = ce - self.cfg.edge_loss_weight * edge_ll
         return total, (state, {"ce": ce, "edge_loglik": edge_ll})
 

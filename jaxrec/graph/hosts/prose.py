@@ -29,8 +29,9 @@ Evaluation (``logits``) uses a node-anchor graph from freshly drawn anchors (``k
 classifier without dropout. The authors select the epoch by ``val_loss <= best and val_acc >=
 best`` with patience 100; the shared trainer's best-validation-accuracy rule is used instead.
 Defaults follow the authors' ``main.py`` argparse defaults (500 epochs); PROSE has no OpenGSL
-Cora or Citeseer config, so those presets use these defaults, and "pubmed" adds the UnGSL
-authors' jointly tuned values (``config/PROSEUnGSLPubmedBestParams.json``).
+config, so ``configs/gsl/prose.py`` uses these defaults on every dataset. The UnGSL defaults are
+the authors' Pubmed values (``config/PROSEUnGSLPubmedBestParams.json``) with the host values they
+re-tuned jointly (applied to the UnGSL run only).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.contrastive import feature_column_mask, ntxent_per_node
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
-from jaxrec.graph.hosts._common import with_budget
+from jaxrec.graph.hosts._common import UnGSLDefaults, adam_l2, masked_cross_entropy
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCNLayer
 
@@ -57,7 +58,6 @@ __all__ = [
     "anchor_message_passing",
     "build",
     "degree_loss",
-    "preset",
     "sample_anchors",
     "ungsl_defaults",
 ]
@@ -108,8 +108,6 @@ class ProseConfig:
             raise ValueError(f"contrast_batch_size must be >= 0, got {self.contrast_batch_size=}")
 
 
-_CPU_BUDGET = {"epochs": 200}
-
 # The UnGSL authors' PROSE Pubmed best parameters (config/PROSEUnGSLPubmedBestParams.json).
 _PUBMED_RETUNED = (
     ("lr_cl", 7.188933126003108e-4), ("lr_gsl", 0.010555096909144565),
@@ -118,22 +116,13 @@ _PUBMED_RETUNED = (
 )  # fmt: skip
 
 
-def preset(dataset: str, budget: str = "full") -> ProseConfig:
-    """The authors' argparse defaults for "cora", "citeseer" and "pubmed" (PROSE has no OpenGSL
-    v0.0.6 config); ``budget="cpu"`` trains 200 epochs."""
-    if dataset not in ("cora", "citeseer", "pubmed"):
-        raise ValueError(f"no PROSE preset for {dataset=}; known: cora, citeseer, pubmed")
-    cfg = ProseConfig()
-    return with_budget(cfg, budget, **_CPU_BUDGET)
-
-
-def ungsl_defaults(dataset: str) -> dict[str, Any]:
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
     """The authors' PROSE Pubmed values (the only ones shipped) for every dataset, with the host
     values they re-tuned jointly; all node-anchor entries count as edges."""
     del dataset
-    return {"lr": 0.017219416027185522, "beta": 0.22719487786571546,
-            "tau_init": 0.6697752238267177, "edge_threshold": float("-inf"), "form": "dense",
-            "retuned_host": _PUBMED_RETUNED}  # fmt: skip
+    return UnGSLDefaults(lr=0.017219416027185522, beta=0.22719487786571546,
+                         tau_init=0.6697752238267177, edge_threshold=float("-inf"),
+                         retuned_host=_PUBMED_RETUNED)  # fmt: skip
 
 
 def sample_anchors(key: jax.Array, num_nodes: int, num_anchors: int) -> jax.Array:
@@ -193,15 +182,10 @@ class ProseHost:
     def optimizer(self) -> optax.GradientTransformation:
         c = self.cfg
 
-        def adam(lr, wd):
-            return (
-                optax.chain(optax.add_decayed_weights(wd), optax.adam(lr)) if wd else optax.adam(lr)
-            )
-
         groups = {"learner": "gsl", "cls1": "cls", "cls2": "cls"}
         return optax.multi_transform(
-            {"gsl": adam(c.lr_gsl, c.w_decay_gsl), "cls": adam(c.lr_cls, c.w_decay_cls),
-             "cl": adam(c.lr_cl, c.w_decay_cl)},
+            {"gsl": adam_l2(c.lr_gsl, c.w_decay_gsl), "cls": adam_l2(c.lr_cls, c.w_decay_cls),
+             "cl": adam_l2(c.lr_cl, c.w_decay_cl)},
             lambda params: {k: jax.tree.map(lambda _, k=k: groups.get(k, "cl"), v)
                             for k, v in params.items()},
         )  # fmt: skip
@@ -264,8 +248,7 @@ class ProseHost:
         x = self._features(data)
         r, _ = self.node_anchor_graph(params, data, k_anchor, reweight)
         logits = self._classify(model, x, state["adj_hat"], r, k_cls)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
-        ce = jnp.sum(jnp.where(data.train_mask, ce, 0.0)) / jnp.maximum(data.train_mask.sum(), 1)
+        ce = masked_cross_entropy(logits, data.labels, data.train_mask)
         deg = degree_loss(r, c.anchor_weight)
         mi = self._mi_loss(model, x, state["adj_hat"], r, k_mi) if c.head_tail_mi else jnp.zeros(())
         total = ce + deg + c.mi_ratio * mi

@@ -7,7 +7,7 @@ Learned graph (every step, ``x`` [n, d] the raw binary features)::
     E = E / ‖E‖ (rows)
     S = φ(top_{k+1}(E Eᵀ))                       per row, self included; φ = ReLU or elu(i·s−i)+1
     S = D^{-1/2} ((S + Sᵀ)/2) D^{-1/2}           row degrees, no self-loops added
-    S̃ = UnGSL(S)                                 the one graph both GCNs use (spec table 2.3)
+    S̃ = UnGSL(S)                                 the one graph both GCNs use (README, "Hosts")
 
 Self-supervision (DAE): ``x_m = x ⊙ (1 − M)`` with ``M ~ Bernoulli`` of rate ``1/r`` on the ones
 of ``x`` and ``(n_ones / n_zeros) · nr / r`` on its zeros (binary features; continuous features:
@@ -34,7 +34,7 @@ Dense form: the learned graph is kept as a dense [n, n] matrix (Cora/Citeseer si
 OpenGSL's semantics exactly (the elu non-linearity fills the non-top-k entries with
 ``elu(−i)+1``; torch's dropout acts on entries of the coalesced matrix). The authors' sparse UnGSL
 variant is applied as ``reweight.dense`` on the non-zero pattern (numerically identical,
-spec §2.6).
+README "Quirks kept" 4).
 """
 
 from __future__ import annotations
@@ -51,16 +51,17 @@ from flax import nnx
 from jaxrec.graph import ops
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
-from jaxrec.graph.hosts._common import with_budget
+from jaxrec.graph.hosts._common import UnGSLDefaults, adam_l2, masked_cross_entropy
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
-__all__ = ["SLAPSConfig", "SLAPSHost", "build", "dae_mask", "frozen_until", "preset"]
+__all__ = ["SLAPSConfig", "SLAPSHost", "build", "dae_mask", "frozen_until", "ungsl_defaults"]
 
 
 @dataclasses.dataclass(frozen=True)
 class SLAPSConfig:
-    """SLAPS hyperparameters (OpenGSL ``slaps_<dataset>.yaml`` names in brackets).
+    """SLAPS hyperparameters (OpenGSL ``slaps_<dataset>.yaml`` names in brackets); defaults:
+    OpenGSL v0.0.6 ``slaps_cora.yaml`` (other datasets: ``configs/gsl/slaps.py``).
 
     Attributes:
       k: neighbours of the generator's kNN [k]. i: slope of the elu non-linearity [i].
@@ -125,29 +126,18 @@ class SLAPSConfig:
         return max(self.epochs // self.epoch_d - 1, 0)
 
 
-_PRESETS = {
-    # OpenGSL v0.0.6 opengsl/config/slaps/slaps_cora.yaml
-    "cora": SLAPSConfig(),
-    # OpenGSL v0.0.6 opengsl/config/slaps/slaps_citeseer.yaml
-    "citeseer": SLAPSConfig(k=30, hidden_adj=1024),
-}
-
-
-def preset(dataset: str, budget: str = "full") -> SLAPSConfig:
-    """OpenGSL v0.0.6's SLAPS config for ``dataset`` ("cora" or "citeseer"); ``budget="cpu"``:
-    ``_CPU_BUDGET`` below."""
-    if dataset not in _PRESETS:
-        raise ValueError(f"no SLAPS preset for {dataset=}; known: {sorted(_PRESETS)}")
-    cfg = _PRESETS[dataset]
-    return with_budget(cfg, budget, **_CPU_BUDGET)
-
-
-# "cpu" budget: the reduced setting used for CPU reproductions (2 shared cores): 200 epochs instead of
-# 2000, keeping the warm-up share (the first 200 // 5 − 1 = 39 steps DAE-only). Not OpenGSL's
-# protocol; results are labelled "cpu budget". Measured on Cora (2 cores shared with other
-# jobs, load ~8): ~6.5 s per epoch (6.9 with UnGSL); the identity-initialised 1,433-wide
-# generator and the dense ``E Eᵀ`` dominate.
-_CPU_BUDGET = {"epochs": 200}
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """``config/SLAPSUnGSLRomanEmpireBestParams.json`` for roman-empire (with its re-tuned lr and
+    lr_dae); the suggested starting point elsewhere. Sparse form in the authors' patch."""
+    if dataset == "roman-empire":
+        return UnGSLDefaults(
+            beta=0.774,
+            tau_init=0.971,
+            lr=2.2e-3,
+            form="sparse",
+            retuned_host=(("lr", 0.0987), ("lr_dae", 1.1e-4)),
+        )
+    return UnGSLDefaults(form="sparse")
 
 
 def dae_mask(
@@ -295,7 +285,7 @@ class SLAPSHost:
         """OpenGSL ``mlp_knn_init``: ``mlp_epochs − 1`` Adam(0.01) steps of the summed squared
         error between the generator's similarities and the top-k cosine similarities of x."""
         target = ops.top_k_rows(ops.cosine_similarity(x), self.config.k)
-        opt = optax.adam(0.01)
+        opt = adam_l2(0.01)
 
         def step(carry, _):
             g, opt_state = carry
@@ -310,8 +300,8 @@ class SLAPSHost:
 
     def optimizer(self) -> optax.GradientTransformation:
         c = self.config
-        classifier = optax.chain(optax.add_decayed_weights(c.weight_decay), optax.adam(c.lr))
-        dae = optax.chain(optax.add_decayed_weights(c.weight_decay_dae), optax.adam(c.lr_dae))
+        classifier = adam_l2(c.lr, c.weight_decay)
+        dae = adam_l2(c.lr_dae, c.weight_decay_dae)
         return optax.multi_transform(
             {"classifier": frozen_until(classifier, c.warmup_steps), "dae": dae},
             _group_labels,
@@ -332,8 +322,7 @@ class SLAPSHost:
 
         clf_adj = ops.dropout_edges(adj, c.dropout_adj2, k_adj, rescale=True)
         logits = _gcn(model.classifier, x, clf_adj, c.dropout2, k_clf)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, data.labels)
-        ce = jnp.sum(jnp.where(data.train_mask, ce, 0.0)) / jnp.maximum(jnp.sum(data.train_mask), 1)
+        ce = masked_cross_entropy(logits, data.labels, data.train_mask)
         warm = state["epoch"] < c.warmup_steps
         loss = c.lamda * loss_dae + jnp.where(warm, 0.0, ce)
         metrics = {"loss_dae": loss_dae, "ce": ce, "warmup": warm.astype(jnp.float32)}

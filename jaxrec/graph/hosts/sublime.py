@@ -4,7 +4,7 @@ Learner ("FGP", full graph parameterisation): a free matrix ``Omega`` [n, n], in
 ``i * (kNN(X, k) + I) - i`` (i = 6; cosine kNN without the node itself), gives
 ``S = ELU(Omega) + 1`` (kNN entries start at 1, the rest at ``exp(-6) ~ 0.0025``), then
 ``S <- D^{-1/2} ((S + S^T)/2) D^{-1/2}``. UnGSL re-weights this learner-view graph with the edge
-test ``S > adj_threshold`` (dense variant, spec §2.3), as the authors' patch does.
+test ``S > adj_threshold`` (dense variant, README "Quirks kept" 3), as the authors' patch does.
 
 Contrastive step (one epoch): the anchor view is ``(anchor graph, X with a fraction
 ``maskfeat_rate_anchor`` of feature columns zeroed)``, the learner view ``(S~, X with
@@ -29,8 +29,7 @@ Faithfulness notes (the UnGSL authors' ``SUBLIMEUnGSL/SUBLIMESolver.py`` on Open
   p epochs without improvement (closer to the original SUBLIME code, which validates every 10th
   epoch);
 - the authors' dense UnGSL multiplies sub-threshold entries by the multiplier of confidence 0
-  (usually beta); the shared :func:`jaxrec.graph.ungsl.ungsl_dense` zeroes them instead. Below
-  1e-5 per entry this is a small difference;
+  (usually beta), and so does :func:`jaxrec.graph.ungsl.ungsl_dense`;
 - only the FGP learner is implemented (OpenGSL's Citeseer config uses the ATT learner).
 """
 
@@ -48,7 +47,7 @@ from jaxrec.graph import ops
 from jaxrec.graph.contrastive import feature_column_mask, ntxent_per_node
 from jaxrec.graph.data import GraphData
 from jaxrec.graph.host import HostVars
-from jaxrec.graph.hosts._common import with_budget
+from jaxrec.graph.hosts._common import UnGSLDefaults, accuracy, adam_l2, masked_cross_entropy
 from jaxrec.graph.ungsl import EdgeReweight
 from jaxrec.models.gcn import GCN
 
@@ -57,14 +56,14 @@ __all__ = [
     "SublimeHost",
     "build",
     "fgp_init",
-    "preset",
     "ungsl_defaults",
 ]
 
 
 @dataclasses.dataclass(frozen=True)
 class SublimeConfig:
-    """SUBLIME hyperparameters (defaults: OpenGSL v0.0.6 ``sublime_cora.yaml``)."""
+    """SUBLIME hyperparameters (defaults: OpenGSL v0.0.6 ``sublime_cora.yaml``; other datasets:
+    ``configs/gsl/sublime.py``)."""
 
     epochs: int = 4000
     eval_every: int = 50
@@ -106,43 +105,20 @@ class SublimeConfig:
             raise ValueError(f"bad classifier schedule: {self.cls_epochs=}, {self.cls_patience=}")
 
 
-# "cpu" budget: the faithful Cora protocol (4000 epochs of a 512-wide encoder over a dense graph,
-# plus an 80-fold classifier retraining) takes hours per seed on 2 CPU cores; this keeps the model
-# and protocol but trains a narrower encoder for fewer epochs (see the module README / report).
-_CPU_BUDGET = {"epochs": 200, "eval_every": 50, "hidden_dim": 128, "embed_dim": 64, "proj_dim": 64}
-
-
-def preset(dataset: str, budget: str = "full") -> SublimeConfig:
-    """OpenGSL v0.0.6 config for ``dataset`` ("cora" or "citeseer"); ``budget="cpu"`` shortens
-    training (``_CPU_BUDGET``)."""
-    if dataset == "cora":
-        cfg = SublimeConfig()
-    elif dataset == "citeseer":
-        cfg = SublimeConfig(
-            epochs=1000, eval_every=20, lr=1e-3, k=20, dropedge_rate=0.25,
-            maskfeat_rate_learner=0.6, maskfeat_rate_anchor=0.8,
-            cls_weight_decay=0.05, cls_dropedge=0.5,
-        )  # fmt: skip
-    else:
-        raise ValueError(f"no SUBLIME preset for {dataset=}; known: cora, citeseer")
-    return with_budget(cfg, budget, **_CPU_BUDGET)
-
-
-def ungsl_defaults(dataset: str) -> dict[str, Any]:
-    """UnGSL hyperparameters (keys of :class:`jaxrec.graph.hosts.UnGSLDefaults`). Citeseer: the
-    authors' shipped values (``config/SUBLIMEUnGSLCiteseerBestParams.json``) with the host values
-    they re-tuned jointly; Cora (none shipped): the spec's suggested start (tau0 in 0.5-0.9, beta in
-    0.2-0.8, ungsl_lr 1e-3)."""
+def ungsl_defaults(dataset: str) -> UnGSLDefaults:
+    """Citeseer: the authors' shipped values (``config/SUBLIMEUnGSLCiteseerBestParams.json``) with
+    the host values they re-tuned jointly; elsewhere (none shipped for Cora) the suggested start.
+    Every dataset: an entry is an edge above ``AdjThreshold`` = 1e-5."""
     if dataset == "citeseer":
         retuned = (
             ("lr", 2.0267665914573394e-3), ("cls_lr", 9.243935659727507e-3),
             ("cls_dropout", 0.6), ("cls_dropedge", 0.6), ("dropout", 0.8),
             ("dropedge_rate", 0.4), ("n_layers", 3), ("k", 10),
         )  # fmt: skip
-        return {"lr": 0.032626047810727817, "beta": 0.8913470029075662,
-                "tau_init": 0.12783404532874507, "edge_threshold": 1e-5, "form": "dense",
-                "retuned_host": retuned}  # fmt: skip
-    return {"lr": 1e-3, "beta": 0.5, "tau_init": 0.7, "edge_threshold": 1e-5, "form": "dense"}
+        return UnGSLDefaults(lr=0.032626047810727817, beta=0.8913470029075662,
+                             tau_init=0.12783404532874507, edge_threshold=1e-5,
+                             retuned_host=retuned)  # fmt: skip
+    return UnGSLDefaults(edge_threshold=1e-5)
 
 
 def fgp_init(features: jax.Array, k: int, i: float = 6.0) -> jax.Array:
@@ -174,23 +150,6 @@ class _Encoder(nnx.Module):
 def _split(module: nnx.Module) -> tuple[nnx.GraphDef, dict]:
     graphdef, state = nnx.split(module)
     return graphdef, nnx.to_pure_dict(state)
-
-
-def _adam(lr: float, weight_decay: float) -> optax.GradientTransformation:
-    """torch.optim.Adam with (coupled) L2 weight decay."""
-    if weight_decay:
-        return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
-    return optax.adam(lr)
-
-
-def _accuracy(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    hit = (jnp.argmax(logits, -1) == labels) & mask
-    return hit.sum() / jnp.maximum(mask.sum(), 1)
-
-
-def _masked_ce(logits: jax.Array, labels: jax.Array, mask: jax.Array) -> jax.Array:
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.maximum(mask.sum(), 1)
 
 
 class SublimeHost:
@@ -225,7 +184,7 @@ class SublimeHost:
 
     def optimizer(self) -> optax.GradientTransformation:
         # The authors' two Adams (model, learner) share lr and weight decay: one Adam is identical.
-        return _adam(self.cfg.lr, self.cfg.weight_decay)
+        return adam_l2(self.cfg.lr, self.cfg.weight_decay)
 
     def graph(self, params: Any, reweight: EdgeReweight) -> jax.Array:
         """The learner-view graph ``S~`` [n, n] after UnGSL (the identity when UnGSL is off)."""
@@ -251,7 +210,7 @@ class SublimeHost:
         self, params: Any, state: Any, data: GraphData, key: jax.Array
     ) -> jax.Array:
         """Per-node symmetric NT-Xent ``l_i`` [n] of one training step without UnGSL (stage-1
-        signal, spec §2.1); its mean is the loss of :meth:`loss` with the same ``key``."""
+        signal, README eq. 1'); its mean is the loss of :meth:`loss` with the same ``key``."""
         return self._node_losses(params, state, data, key, self.graph(params, EdgeReweight()))
 
     def loss(
@@ -285,13 +244,13 @@ class SublimeHost:
         x = self._features(data)
         init_key, loop_key = jax.random.split(key)
         _, w0 = _split(self._classifier(nnx.Rngs(init_key)))
-        tx = _adam(c.cls_lr, c.cls_weight_decay)
+        tx = adam_l2(c.cls_lr, c.cls_weight_decay)
 
         def train_loss(w, k):
             k_edge, k_drop = jax.random.split(k)
             adj = ops.dropout_edges(graph, c.cls_dropedge, k_edge, rescale=True)
             out = nnx.merge(self._cls_def, w)(x, adj, dropout_key=k_drop)
-            return _masked_ce(out, data.labels, data.train_mask)
+            return masked_cross_entropy(out, data.labels, data.train_mask)
 
         def step(carry, k):
             w, opt, best_acc, best_logits, bad = carry
@@ -299,7 +258,7 @@ class SublimeHost:
             updates, opt = tx.update(grads, opt, w)
             w = optax.apply_updates(w, updates)
             out = nnx.merge(self._cls_def, w)(x, graph)
-            acc = _accuracy(out, data.labels, data.val_mask)
+            acc = accuracy(out, data.labels, data.val_mask)
             active = jnp.bool_(True) if c.cls_patience is None else bad < c.cls_patience
             better = (acc > best_acc) & active
             best_acc = jnp.where(better, acc, best_acc)
