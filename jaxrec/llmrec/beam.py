@@ -1,5 +1,5 @@
 """Constrained beam search (CBS) over the title trie, batched with fixed shapes, and exact-match
-HR/NDCG (MSL spec §2.8, §4).
+HR/NDCG (paper §4.1, §5.1.3; the authors' exact-match protocol: README.md "Evaluation").
 
 The decoder interface (``jaxrec.models.llm``): ``init_cache(batch, max_len)``,
 ``prefill(input_ids, attention_mask, cache) -> (logits [B, T, V], cache)`` for left-padded
@@ -214,8 +214,9 @@ def constrained_beam_search(
 def exact_match_metrics(
     entries: np.ndarray, target_entry: np.ndarray, ks: Sequence[int] = (1, 5, 10)
 ) -> dict[str, float]:
-    """HR@K and NDCG@K (spec §4) from the decoded entries (best first) and each row's target entry:
-    the rank is the first exact title match (a duplicated title matches any of its ids)."""
+    """HR@K and NDCG@K (README.md, "Evaluation") from the decoded entries (best first) and each
+    row's target entry: the rank is the first exact title match (a duplicated title matches any of
+    its ids)."""
     entries = np.asarray(entries)
     ks = tuple(k for k in ks if k <= entries.shape[1])
     per_row = ranking_metrics(
