@@ -144,7 +144,8 @@ def softmax_loss(
     Args:
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
-        temperature: :math:`\\tau > 0` (scalar; may be traced).
+        temperature: :math:`\\tau > 0`, a scalar; a concrete one (Python, numpy or jax) is
+            checked to be positive and finite, a traced one (under ``jit``) cannot be.
         where: optional bool ``[..., N]``; False marks a negative to ignore.
         reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
             negative) or ``jnp.sum``; with ``where`` it is called as
@@ -205,7 +206,8 @@ def psl_loss(
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
         activation: one of ``"tanh"``, ``"atan"``, ``"relu"``, ``"softplus"``, ``"exp"``.
-        temperature: :math:`\\tau > 0` (scalar; may be traced).
+        temperature: :math:`\\tau > 0`, a scalar; a concrete one (Python, numpy or jax) is
+            checked to be positive and finite, a traced one (under ``jit``) cannot be.
         where: optional bool ``[..., N]``; False marks a negative to ignore.
         reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
             negative) or ``jnp.sum``; with ``where`` it is called as
