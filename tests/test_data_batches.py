@@ -1,4 +1,4 @@
-"""InteractionBatches: coverage, fixed shapes, resume equality, process slicing."""
+"""IndexBatches and InteractionBatches: coverage, fixed shapes, resume equality, process slicing."""
 
 import itertools
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrec.data import InteractionBatches
+from jaxrec.data.batches import IndexBatches
 
 N = 103
 
@@ -101,7 +102,30 @@ def test_invalid_arguments():
         InteractionBatches(*_data(), batch_size=16, seed=0, process_count=3)
     with pytest.raises(ValueError, match="process_index 3 not in"):
         InteractionBatches(*_data(), batch_size=12, seed=0, process_index=3, process_count=3)
-    with pytest.raises(ValueError, match="no batch of 128"):
+    with pytest.raises(ValueError, match="103 rows give no batch of 128"):
         InteractionBatches(*_data(), batch_size=128, seed=0, drop_remainder=True)
     with pytest.raises(ValueError, match="step must be in"):
         InteractionBatches(*_data(), batch_size=16, seed=0).set_state({"epoch": 0, "step": 7})
+
+
+def test_index_batches_are_the_order_interaction_batches_gather():
+    index_it = IndexBatches(N, batch_size=16, seed=3, process_index=1, process_count=2)
+    pair_it = InteractionBatches(*_data(), batch_size=16, seed=3, process_index=1, process_count=2)
+    users, items = _data()
+    assert index_it.steps_per_epoch == pair_it.steps_per_epoch == 7
+    for a, b in zip(index_it.epoch(), pair_it.epoch(), strict=True):
+        assert a["index"].shape == a["mask"].shape == (8,)
+        np.testing.assert_array_equal(a["mask"], b["mask"])
+        np.testing.assert_array_equal(a["index"][~a["mask"]], 0)  # padding is row 0
+        np.testing.assert_array_equal(np.where(a["mask"], items[a["index"]], 0), b["items"])
+        np.testing.assert_array_equal(np.where(a["mask"], users[a["index"]], 0), b["users"])
+    assert index_it.get_state() == pair_it.get_state() == {"epoch": 1, "step": 0}
+    # both halves together cover every row once per epoch, in the seeded permutation
+    halves = [IndexBatches(N, 16, 3, process_index=p, process_count=2) for p in range(2)]
+    rows = np.concatenate(
+        [
+            np.concatenate([b["index"][b["mask"]] for b in bs])
+            for bs in zip(*(h.epoch() for h in halves))
+        ]
+    )
+    np.testing.assert_array_equal(rows, np.random.default_rng((3, 0)).permutation(N))

@@ -195,3 +195,31 @@ def test_early_stop_matches_full_depth_search(scoring):
 
 
 BeamResult_fields = ("entries", "scores", "items", "steps")
+
+
+@pytest.mark.parametrize("scoring", ["mask_then_softmax", "softmax_then_mask"])
+def test_nan_logits_never_give_hypotheses(scoring):
+    entries, trie, table, prompts = _world(3)
+    n = len(entries)
+    out = _search(trie, np.full_like(table, np.nan), prompts, num_beams=4, num_return=4,
+                  scoring=scoring)  # fmt: skip
+    assert np.all(out.entries == -1) and np.all(np.isneginf(out.scores))
+    assert exact_match_metrics(out.entries, np.zeros(3, int), ks=(1, 4))["hr@4"] == 0.0
+    # a NaN logit at one first token kills exactly the entries that start with it; the rest
+    # keep their brute-force order
+    bad = entries[0][0]
+    poisoned = table.copy()
+    poisoned[:, 0, bad] = np.nan
+    out = _search(trie, poisoned, prompts, num_beams=n, num_return=n, scoring=scoring,
+                  length_penalty=0.0)  # fmt: skip
+    alive = np.array([e[0] != bad for e in entries])
+    if scoring == "softmax_then_mask":  # a NaN anywhere poisons the full-vocabulary softmax
+        assert np.all(out.entries == -1)
+        return
+    for b in range(3):
+        # dropping the NaN token shifts every surviving entry's score by the same constant
+        ref = _brute_force(entries, table, prompts[b, -1], scoring, 0.0)
+        order = [e for e in np.argsort(-ref, kind="stable") if alive[e]]
+        got = out.entries[b]
+        np.testing.assert_array_equal(got[: len(order)], order)
+        assert np.all(got[len(order) :] == -1)

@@ -1,5 +1,5 @@
 """Title trie (arrays vs a dict trie, walk, mismatch report), prompts encoding, and ATS vs a
-numpy re-implementation of spec §2.6 steps 1-9."""
+numpy re-implementation of the authors' ATS steps 1-9 (jaxrec/llmrec/README.md)."""
 
 import dataclasses
 
@@ -106,7 +106,7 @@ def test_walk_nodes_and_mismatch_report():
 
 class _CharTokenizer(TextTokenizer):
     """One token per byte, except that '\\n"A' inside a prompt becomes '\\n' + one merged token
-    '"A' (a context-dependent tokenisation, as in pitfall 6.1)."""
+    '"A' (a context-dependent tokenisation)."""
 
     MERGED = 256
 
@@ -160,7 +160,7 @@ def test_encode_windows_layout_and_tokenisation_mismatch():
 
 
 def _ats_numpy(prev, step, cand, valid, gold, where, cfg, branch):
-    """Spec §2.6 steps 1-9 in float64 numpy, row by row."""
+    """The authors' ATS steps 1-9 in float64 numpy, row by row."""
     counts = valid.sum(-1)
     multi = where & (counts > 1)
     if cfg.rows == "first_multi_valid":
@@ -260,8 +260,9 @@ def test_ats_guards_keep_previous_tau():
 
 
 def test_ats_rows_by_position_not_count():
-    """Pitfall 6.5: with a separate opening-quote token the root fan-out is 1, so the code's
-    count rule selects nothing; selecting by position finds the first branching rows."""
+    """A quirk (jaxrec/llmrec/README.md): with a separate opening-quote token the root fan-out is 1,
+    so the code's count rule selects nothing; selecting by position finds the first branching
+    rows."""
     _, valid, _, where = _ats_problem(3)
     counts = jnp.asarray(valid.sum(-1))
     assert not bool(ats_rows(counts, where, "root_count", 1).any())

@@ -1,11 +1,13 @@
 """Masked softmax loss (MSL) and LML: closed forms, switches, NaN safety, dense == gather."""
 
+import doctest
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec.losses import lm_loss, masked_softmax_loss, masked_softmax_loss_gather
+from jaxrec.losses import _masked_softmax, lm_loss, masked_softmax_loss, masked_softmax_loss_gather
 
 
 def _problem(seed: int, lead=(3,), t=5, v=11, f=4):
@@ -157,3 +159,88 @@ def test_bad_inputs_raise():
         masked_softmax_loss_gather(logits, targets, cand[0])
     with pytest.raises(ValueError, match="floating"):
         lm_loss(targets, targets[..., 0])
+
+
+def _three_forms(logits, targets, valid, cand, **kw):
+    """The dense MSL, gather MSL and LML values for the same inputs."""
+    return (
+        masked_softmax_loss(logits, targets, valid, **kw),
+        masked_softmax_loss_gather(logits, targets, cand, **kw),
+        lm_loss(logits, targets, **kw),
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.0, np.inf, np.nan, np.float32(0.0), jnp.float32(-1.0), np.array([1.0, 2.0])]
+)
+def test_concrete_temperatures_are_checked(bad):
+    logits, targets, valid, cand = _problem(8)
+    for form in range(3):
+        with pytest.raises(ValueError, match="temperature must be"):
+            _three_forms(logits, targets, valid, cand, temperature=bad)[form]
+    # numpy / jax scalars are accepted and equal the Python float; a traced one is not checked
+    ref = _three_forms(logits, targets, valid, cand, temperature=2.0)
+    for good in (np.float32(2.0), jnp.float32(2.0)):
+        np.testing.assert_allclose(
+            _three_forms(logits, targets, valid, cand, temperature=good), ref
+        )
+    traced = jax.jit(lambda t: _three_forms(logits, targets, valid, cand, temperature=t))(2.0)
+    np.testing.assert_allclose(traced, ref, rtol=1e-6)
+
+
+def test_out_of_range_targets_are_errors_not_clipped():
+    logits, targets, valid, cand = _problem(9)
+    where = np.ones(targets.shape, bool)
+    where[0, 2] = False  # the empty-valid-set position
+    for bad in (-100, -1, logits.shape[-1]):
+        t = targets.copy()
+        t[1, 3] = bad  # a supervised position with a non-empty valid set
+        for form in range(3):
+            with pytest.raises(ValueError, match=r"targets must be token ids.*index \(1, 3\)"):
+                _three_forms(logits, t, valid, cand, where=where)[form]
+            with pytest.raises(ValueError, match="targets must be token ids"):  # where=None
+                _three_forms(logits, t, valid, cand)[form]
+        # traced: the position, hence the loss, is NaN (not the clipped token's value)
+        traced = jax.jit(lambda x, t: _three_forms(x, t, valid, cand, where=where))(logits, t)
+        assert all(np.isnan(v) for v in traced)
+        # excluded by `where`: any id is fine, the loss equals the one without the position
+        where_bad = where.copy()
+        where_bad[1, 3] = False
+        t_ok = targets.copy()
+        t_ok[1, 3] = 0
+        got = _three_forms(logits, t, valid, cand, where=where_bad)
+        np.testing.assert_allclose(got, _three_forms(logits, t_ok, valid, cand, where=where_bad))
+    # -100 at a position without valid tokens is not supervised by MSL: allowed with where=None
+    t = targets.copy()
+    t[0, 2] = -100
+    assert np.isfinite(masked_softmax_loss(logits, t, valid))
+    assert np.isfinite(masked_softmax_loss_gather(logits, t, cand))
+
+
+def test_empty_batch_and_zero_candidates_are_zero_with_zero_gradient():
+    v = 7
+    cases = {
+        "empty batch": (np.zeros((0, 4, v), np.float32), np.zeros((0, 4), np.int32), 2),
+        "no positions": (np.zeros((3, 0, v), np.float32), np.zeros((3, 0), np.int32), 2),
+        "F = 0": (np.ones((3, 4, v), np.float32), np.zeros((3, 4), np.int32), 0),
+    }
+    for name, (logits, targets, f) in cases.items():
+        cand = np.full((*targets.shape, f), -1, np.int32)
+        cand[..., :f] = np.arange(f)
+        valid = np.zeros(logits.shape, bool)
+        valid[..., :f] = True
+        losses = [
+            lambda x, t, m: masked_softmax_loss(x, t, m[0]),
+            lambda x, t, m: masked_softmax_loss_gather(x, t, m[1]),
+        ]
+        if name != "F = 0":  # lm_loss has no valid set; F = 0 rows are not empty for it
+            losses.append(lambda x, t, m: lm_loss(x, t))
+        for loss in losses:
+            value, grad = jax.value_and_grad(loss)(jnp.asarray(logits), targets, (valid, cand))
+            assert float(value) == 0.0, name
+            np.testing.assert_array_equal(grad, np.zeros_like(logits), err_msg=name)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(_masked_softmax, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

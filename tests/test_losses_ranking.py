@@ -371,6 +371,42 @@ def test_input_validation():
         psl_loss(pos, neg, temperature_placement="both")
 
 
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.0, np.inf, np.nan, np.float32(0.0), np.float64(-2.0), jnp.float32(np.nan),
+            jnp.array(-0.5), np.array([1.0, 2.0]), "1.0"],
+)  # fmt: skip
+@pytest.mark.parametrize("fn", [softmax_loss, psl_loss])
+def test_concrete_temperatures_of_any_scalar_type_are_checked(fn, bad):
+    pos, neg, _ = random_inputs(10)
+    with pytest.raises(ValueError, match="temperature must be"):
+        fn(pos, neg, temperature=bad)
+    for good in (np.float32(0.5), jnp.float32(0.5), np.int64(2)):  # accepted, same value
+        np.testing.assert_allclose(
+            fn(pos, neg, temperature=good), fn(pos, neg, temperature=float(good))
+        )
+
+
+@pytest.mark.parametrize(
+    "fn,kw",
+    [(softmax_loss, {}), (bpr_loss, {})]
+    + [(psl_loss, {"activation": a}) for a in ACTIVATIONS]
+    + [(psl_loss, {"include_positive": True})],
+)
+def test_zero_negatives_and_empty_batches_give_zero_with_zero_gradient(fn, kw):
+    for pos, neg in (
+        (np.zeros(3, np.float32) + [0.1, -0.2, 0.3], np.zeros((3, 0), np.float32)),  # N = 0
+        (np.zeros(0, np.float32), np.zeros((0, 4), np.float32)),  # empty batch
+    ):
+        for reduce_fn in (jnp.mean, jnp.sum):
+            assert float(jitted(fn, reduce_fn=reduce_fn, **kw)(pos, neg)) == 0.0
+        np.testing.assert_array_equal(
+            jitted(fn, reduce_fn=None, **kw)(pos, neg), np.zeros(len(pos))
+        )
+        g_pos, g_neg = _grads(fn, pos, neg, **kw)
+        np.testing.assert_array_equal(g_pos, np.zeros_like(pos))
+        assert g_neg.shape == neg.shape
+
+
 # --------------------------------------------------------------------------- properties
 def _hyp_inputs(seed, n=7):
     rng = np.random.default_rng(seed)

@@ -139,6 +139,14 @@ def test_masked_top_k_matches_numpy_and_ignores_padding():
         assert top[b, 0] == 19
 
 
+def test_masked_top_k_ranks_non_finite_scores_lowest_and_returns_them_as_minus_one():
+    scores = np.array([[np.nan, 0.5, np.inf, -1.0, -np.inf], [np.nan] * 5], np.float32)
+    exclude = np.array([[3], [-1]])
+    top = np.asarray(masked_top_k(scores, exclude, k=3))
+    # row 0: only item 1 is finite and not excluded; NaN (0), +inf (2), -inf (4), excluded (3)
+    np.testing.assert_array_equal(top, [[1, -1, -1], [-1, -1, -1]])
+
+
 # --------------------------------------------------------------------------- full ranking
 @pytest.fixture(scope="module")
 def cf_problem():
@@ -194,6 +202,28 @@ def test_evaluate_full_ranking_accepts_plain_arrays_and_validates(cf_problem):
         )
 
 
+def test_non_finite_scores_are_never_hits(cf_problem):
+    score_fn, exclude, test, num_items = cf_problem
+    users = np.arange(37)
+    nan_scores = evaluate_full_ranking(
+        lambda u: jnp.full((u.shape[0], num_items), jnp.nan), users, exclude, test, num_items,
+        ks=(1, 5), batch_size=8,
+    )  # fmt: skip
+    assert nan_scores and all(v == 0.0 for v in nan_scores.values()), nan_scores
+    # NaN or +inf at every test item: those items drop below all finite ones (rank > k), so
+    # the metrics equal those of scores where the test items are -inf (here: 0).
+    test_mask = np.zeros((37, num_items), bool)
+    for u in users:
+        test_mask[u, test.indices[test.indptr[u] : test.indptr[u + 1]]] = True
+    for bad in (np.nan, np.inf):
+        poisoned = jnp.where(jnp.asarray(test_mask), bad, 0.0)
+        got = evaluate_full_ranking(
+            lambda u, s=poisoned: s[u] + 0.01 * score_fn(u), users, exclude, test, num_items,
+            ks=(1, 20), batch_size=8,
+        )  # fmt: skip
+        assert all(v == 0.0 for v in got.values()), (bad, got)
+
+
 # --------------------------------------------------------------------------- classification
 def brute_force_auc(labels, scores):
     pos = scores[labels != 0]
@@ -222,7 +252,14 @@ def test_auc_matches_pair_counting_with_ties_and_masks():
 def test_auc_edge_cases():
     np.testing.assert_allclose(auc(np.array([1, 1, 0, 0]), np.array([4.0, 3.0, 2.0, 1.0])), 1.0)
     np.testing.assert_allclose(auc(np.array([0, 0, 1, 1]), np.array([4.0, 3.0, 2.0, 1.0])), 0.0)
-    np.testing.assert_allclose(auc(np.array([1, 0]), np.array([np.inf, np.inf])), 0.5)
+    # non-finite scores lose every pair they are in: never a better AUC than finite ones
+    np.testing.assert_allclose(auc(np.array([1, 0]), np.array([np.inf, np.inf])), 0.0)
+    np.testing.assert_allclose(auc(np.array([1, 0, 1, 0]), np.full(4, np.nan)), 0.0)
+    # one NaN positive loses to both negatives, one NaN negative beats both positives
+    labels = np.array([1, 1, 0, 0])
+    np.testing.assert_allclose(auc(labels, np.array([np.nan, 3.0, 1.0, 2.0])), 0.5)
+    np.testing.assert_allclose(auc(labels, np.array([4.0, 3.0, np.nan, 2.0])), 0.5)
+    np.testing.assert_allclose(auc(labels, np.array([4.0, -np.inf, 1.0, 2.0])), 0.5)
     assert np.isnan(auc(np.array([1, 1]), np.array([0.3, 0.1])))
 
 

@@ -94,7 +94,7 @@ class LossConfig:
     temperature: the paper's tau (the authors' ``--tau_star``).
     score_scale: PSL/BPR-normalised score ``score_scale * cos`` (paper and code: 1/2).
     sl_score_scale: SL score scale. Default 1.0 = the authors' code (raw cosine), which produced
-      every reported SL number; 0.5 = the paper's notation (see spec §2.4).
+      every reported SL number; 0.5 = the paper's notation (README.md, "PSL").
     include_positive: add the j = i term (paper eq. 4.1) to the sum; the code excludes it.
     temperature_placement: "outside" (paper, sigma(d)^(1/tau)) or "inside" (ablation sigma(d/tau)).
     num_negatives: uniformly sampled negatives per positive (paper: 1000; BPR: 1).

@@ -1,4 +1,5 @@
-"""A deterministic, resumable, process-sharded epoch iterator over training interactions."""
+"""Deterministic, resumable, process-sharded epoch iterators: :class:`IndexBatches` over row
+indices, and :class:`InteractionBatches`, the (user, item) batches built on it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from collections.abc import Iterator
 import numpy as np
 
 
-class InteractionBatches:
-    """Shuffled fixed-size batches of (user, item) interactions, epoch after epoch.
+class IndexBatches:
+    """Shuffled fixed-size batches of row indices ``0..num_rows-1``, epoch after epoch.
 
-    Epoch e visits the interactions in the order ``np.random.default_rng((seed, e)).permutation``.
+    Epoch e visits the rows in the order ``np.random.default_rng((seed, e)).permutation``.
     Every batch has the same shape so a jitted step never recompiles: without ``drop_remainder``
-    the last global batch is padded (user 0, item 0, ``mask`` False); with it, the incomplete
-    tail is skipped. Each process gets the contiguous slice ``[process_index * b, (process_index
-    + 1) * b)`` of every global batch, ``b = batch_size // process_count``, so the processes
-    together see each global batch exactly once.
+    the last global batch is padded (index 0, ``mask`` False); with it, the incomplete tail is
+    skipped. Each process gets the contiguous slice ``[process_index * b, (process_index + 1) *
+    b)`` of every global batch, ``b = batch_size // process_count``, so the processes together
+    see each global batch exactly once.
 
     The iterator's position is ``(epoch, step)``: the next batch to yield. Typical use::
 
@@ -30,8 +31,7 @@ class InteractionBatches:
 
     def __init__(
         self,
-        users: np.ndarray,
-        items: np.ndarray,
+        num_rows: int,
         batch_size: int,
         seed: int,
         *,
@@ -42,19 +42,13 @@ class InteractionBatches:
         """Creates the iterator at epoch 0, step 0.
 
         Args:
-            users: int [n] user id of each training interaction.
-            items: int [n] item id of each training interaction.
+            num_rows: number of rows to batch (indices ``0..num_rows-1``).
             batch_size: global batch size, a multiple of ``process_count``.
             seed: shuffling seed, shared by all processes.
             drop_remainder: skip the incomplete last batch instead of padding it.
             process_index: this process's index in [0, process_count).
             process_count: number of processes sharing each global batch.
         """
-        users, items = np.asarray(users), np.asarray(items)
-        if users.ndim != 1 or users.shape != items.shape:
-            raise ValueError(
-                f"users {users.shape} and items {items.shape} must be equal-length 1-D"
-            )
         if batch_size <= 0 or batch_size % process_count:
             raise ValueError(
                 f"batch_size {batch_size} must be a positive multiple of process_count "
@@ -62,12 +56,10 @@ class InteractionBatches:
             )
         if not 0 <= process_index < process_count:
             raise ValueError(f"process_index {process_index} not in [0, {process_count})")
-        num = users.shape[0]
-        self._steps = num // batch_size if drop_remainder else -(-num // batch_size)
+        self._steps = num_rows // batch_size if drop_remainder else -(-num_rows // batch_size)
         if self._steps == 0:
-            raise ValueError(f"{num} interactions give no batch of {batch_size} in an epoch")
-        self._users = users.astype(np.int32)
-        self._items = items.astype(np.int32)
+            raise ValueError(f"{num_rows} rows give no batch of {batch_size} in an epoch")
+        self._num_rows = num_rows
         self._batch_size = batch_size
         self._seed = seed
         self._local = batch_size // process_count
@@ -96,18 +88,16 @@ class InteractionBatches:
         """This process's part of global batch ``step`` of ``epoch`` (no state change).
 
         Returns:
-            ``{"users": int32 [b], "items": int32 [b], "mask": bool [b]}``,
-            ``b = batch_size // process_count``; ``mask`` is False on padding.
+            ``{"index": int64 [b], "mask": bool [b]}``, ``b = batch_size // process_count``;
+            padding has index 0 and ``mask`` False.
         """
         if self._order is None or self._order[0] != epoch:
-            order = np.random.default_rng((self._seed, epoch)).permutation(self._users.shape[0])
+            order = np.random.default_rng((self._seed, epoch)).permutation(self._num_rows)
             self._order = (epoch, order)
         start = step * self._batch_size + self._offset
         rows = self._order[1][start : start + self._local]
-        pad = self._local - rows.shape[0]
         return {
-            "users": np.pad(self._users[rows], (0, pad)),
-            "items": np.pad(self._items[rows], (0, pad)),
+            "index": np.pad(rows, (0, self._local - rows.shape[0])),
             "mask": np.arange(self._local) < rows.shape[0],
         }
 
@@ -126,3 +116,80 @@ class InteractionBatches:
             else:
                 self._step += 1
             yield self.batch(epoch, step)
+
+
+class InteractionBatches:
+    """Shuffled fixed-size batches of (user, item) interactions: :class:`IndexBatches` over the
+    interactions (same order, padding, process slices and state), padding with user 0, item 0.
+    """
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        batch_size: int,
+        seed: int,
+        *,
+        drop_remainder: bool = False,
+        process_index: int = 0,
+        process_count: int = 1,
+    ) -> None:
+        """Creates the iterator at epoch 0, step 0.
+
+        Args:
+            users: int [n] user id of each training interaction.
+            items: int [n] item id of each training interaction.
+            batch_size, seed, drop_remainder, process_index, process_count: as in
+                :class:`IndexBatches`.
+        """
+        users, items = np.asarray(users), np.asarray(items)
+        if users.ndim != 1 or users.shape != items.shape:
+            raise ValueError(
+                f"users {users.shape} and items {items.shape} must be equal-length 1-D"
+            )
+        self._index = IndexBatches(
+            users.shape[0],
+            batch_size,
+            seed,
+            drop_remainder=drop_remainder,
+            process_index=process_index,
+            process_count=process_count,
+        )
+        self._users = users.astype(np.int32)
+        self._items = items.astype(np.int32)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches per epoch (the same on every process)."""
+        return self._index.steps_per_epoch
+
+    def get_state(self) -> dict[str, int]:
+        """The position of the next batch: ``{"epoch": e, "step": s}``, plain ints."""
+        return self._index.get_state()
+
+    def set_state(self, state: dict[str, int]) -> None:
+        """Moves to a position returned by :meth:`get_state`."""
+        self._index.set_state(state)
+
+    def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        index, mask = part["index"], part["mask"]
+        return {
+            "users": np.where(mask, self._users[index], 0).astype(np.int32),
+            "items": np.where(mask, self._items[index], 0).astype(np.int32),
+            "mask": mask,
+        }
+
+    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
+        """This process's part of global batch ``step`` of ``epoch`` (no state change).
+
+        Returns:
+            ``{"users": int32 [b], "items": int32 [b], "mask": bool [b]}``,
+            ``b = batch_size // process_count``; ``mask`` is False on padding.
+        """
+        return self._gather(self._index.batch(epoch, step))
+
+    def epoch(self) -> Iterator[dict[str, np.ndarray]]:
+        """Yields the remaining batches of the current epoch, advancing the state (as
+        :meth:`IndexBatches.epoch`)."""
+        for part in self._index.epoch():
+            yield self._gather(part)

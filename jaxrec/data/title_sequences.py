@@ -1,6 +1,6 @@
 """Title-sequence data for LLM recommenders (the MSL/BIGRec format) and a synthetic title world.
 
-Files (MSL spec §3.2):
+Files (the authors' Amazon data layout, see jaxrec/llmrec/README.md):
 
 - ``id2name4Rec.json``: JSON object ``{"<item id>": "<raw title>"}``. Titles are kept raw (no
   HTML unescaping, no stripping): trie, prompts and evaluation use the same string.
@@ -8,7 +8,7 @@ Files (MSL spec §3.2):
   ``user_id,item_ids,timestamp``; ``item_ids`` is a quoted Python list of integer item ids, the
   last being the target and the others the history (oldest first).
 
-The validation split (spec §7, not shipped by the authors) is the chronologically last windows
+The validation split (not shipped by the authors) is the chronologically last windows
 of ``train.csv`` that are not in ``train_10000.csv`` (:func:`chronological_holdout`).
 """
 
@@ -233,7 +233,8 @@ def synthetic_title_world(
         for k, c in enumerate(combos):
             adj, noun = _ADJECTIVES[c // len(_NOUNS)], _NOUNS[c % len(_NOUNS)]
             titles[g * items_per_genre + k + 1] = f"{_GENRES[g]} {adj} {noun}: Book {k + 1}"
-    titles[len(titles) + 1] = titles[1]  # a duplicated title (MSL pitfall 6.7)
+    # a duplicated title, as real catalogues have (jaxrec/llmrec/README.md, "Quirks")
+    titles[len(titles) + 1] = titles[1]
     ids = np.array(sorted(titles))
     genre = np.minimum((ids - 1) // items_per_genre, num_genres - 1)
     popularity = 1.0 / np.arange(1, items_per_genre + 2) ** 0.8

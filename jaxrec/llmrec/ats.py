@@ -1,10 +1,11 @@
-"""Adaptive Temperature Strategy (ATS; MSL spec §2.6) as state in ``TrainState.extra``.
+"""Adaptive Temperature Strategy (ATS; Wang et al., SIGIR 2025, §4.2.3: Lemma 2, eqs. 11-12,
+App. B eq. 22) as state in ``TrainState.extra``.
 
 Per step, from the current logits (no gradient):
 
 1. rows: supervised positions with more than one valid token, narrowed by ``rows``:
    ``"first_multi_valid"`` (default) the first such position of each example, i.e. the
-   first-title-token rows the authors' code means, selected by position (pitfall §6.5);
+   first-title-token rows the authors' code means, selected by position (README.md, "Quirks");
    ``"root_count"`` the code's literal rule (valid count == the first branching fan-out);
    ``"all_multi_valid"`` every multi-valid position (paper preset);
 2. ``mu_pos`` = mean gold logit, ``mu_neg`` / ``sigma^2`` = mean / unbiased variance of all valid
@@ -82,7 +83,8 @@ def ats_target(
     stats: dict[str, jax.Array], cfg: ATSConfig, branch_fanout: int
 ) -> tuple[jax.Array, jax.Array]:
     """``(tau*, ok)``: the root of ``C tau^2 - Delta tau + sigma^2 / 2 = 0`` (clamped if
-    configured) and whether it may be used (guards of spec §2.6)."""
+    configured) and whether it may be used (guards: rows found, and ``C = log(m eta) > 0``, else
+    there is no positive root)."""
     m = stats["mean_valid"] if cfg.m == "mean_valid" else jnp.asarray(branch_fanout, jnp.float32)
     c = jnp.log(m * cfg.eta)
     delta = stats["mu_pos"] - stats["mu_neg"]

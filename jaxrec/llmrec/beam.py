@@ -1,5 +1,5 @@
 """Constrained beam search (CBS) over the title trie, batched with fixed shapes, and exact-match
-HR/NDCG (MSL spec §2.8, §4).
+HR/NDCG (paper §4.1, §5.1.3; the authors' exact-match protocol: README.md "Evaluation").
 
 The decoder interface (``jaxrec.models.llm``): ``init_cache(batch, max_len)``,
 ``prefill(input_ids, attention_mask, cache) -> (logits [B, T, V], cache)`` for left-padded
@@ -28,7 +28,8 @@ arrays) and summed log-prob ``s' <= s`` (log-probs are ``<= 0``), so its final s
 older entry), so the loop ends when every row is settled, or at the trie's depth. Every returned
 hypothesis is a catalogue entry by construction: a beam
 whose valid set is empty is dead (score -inf), never decoded unconstrained; pool slots that no
-entry reached are returned as entry -1 with score -inf.
+entry reached are returned as entry -1 with score -inf. Non-finite log-probabilities count as
+-inf (dead), so NaN logits give entry -1 (never a hit), not a free top rank.
 """
 
 from __future__ import annotations
@@ -63,18 +64,27 @@ class BeamResult(NamedTuple):
 def _candidate_logprobs(
     logits: jax.Array, tokens: jax.Array, valid: jax.Array, scoring: str
 ) -> jax.Array:
-    """log-probabilities ``[B, K, F]`` of the candidate tokens (-inf where not valid)."""
+    """log-probabilities ``[B, K, F]`` of the candidate tokens (-inf where not valid).
+
+    A non-finite log-probability (NaN or inf logits from a diverged model) is -inf too: the
+    candidate is dead, so it can neither take a beam slot (``lax.top_k`` ranks NaN first) nor
+    be returned as a hypothesis. ``mask_then_softmax`` drops non-finite candidate logits before
+    normalising over the rest; with ``softmax_then_mask`` one NaN logit anywhere in the
+    vocabulary makes every candidate of that beam dead.
+    """
     logits = logits.astype(jnp.float32)
     safe = jnp.maximum(tokens, 0)
     if scoring == "softmax_then_mask":
         logp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), safe, axis=-1)
     elif scoring == "mask_then_softmax":
-        masked = jnp.where(valid, jnp.take_along_axis(logits, safe, axis=-1), -jnp.inf)
+        candidate = jnp.take_along_axis(logits, safe, axis=-1)
+        valid = valid & jnp.isfinite(candidate)  # a NaN/inf logit leaves the valid set
+        masked = jnp.where(valid, candidate, -jnp.inf)
         masked = jnp.where(jnp.any(valid, axis=-1, keepdims=True), masked, 0.0)
         logp = masked - jax.nn.logsumexp(masked, axis=-1, keepdims=True)
     else:
         raise ValueError(f"unknown cbs scoring {scoring!r}; expected one of {SCORINGS}")
-    return jnp.where(valid, logp, -jnp.inf)
+    return jnp.where(valid & jnp.isfinite(logp), logp, -jnp.inf)
 
 
 def _length_bound_tables(max_depth: int, length_penalty: float) -> tuple[jax.Array, jax.Array]:
@@ -204,8 +214,9 @@ def constrained_beam_search(
 def exact_match_metrics(
     entries: np.ndarray, target_entry: np.ndarray, ks: Sequence[int] = (1, 5, 10)
 ) -> dict[str, float]:
-    """HR@K and NDCG@K (spec §4) from the decoded entries (best first) and each row's target entry:
-    the rank is the first exact title match (a duplicated title matches any of its ids)."""
+    """HR@K and NDCG@K (README.md, "Evaluation") from the decoded entries (best first) and each
+    row's target entry: the rank is the first exact title match (a duplicated title matches any of
+    its ids)."""
     entries = np.asarray(entries)
     ks = tuple(k for k in ks if k <= entries.shape[1])
     per_row = ranking_metrics(

@@ -1,7 +1,7 @@
 """Configuration of an MSL experiment (LML / MSL / MSL+ATS, decoded with CBS).
 
 Defaults follow the paper where the paper is explicit and the authors' code where it decides
-(spec §2.4); every difference has a named switch documented on its field.
+(README.md, "Paper vs authors' code"); every difference has a named switch documented on its field.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class ATSConfig:
-    """Adaptive temperature (spec §2.6). Defaults: the authors' code.
+    """Adaptive temperature (paper §4.2.3, eqs. 11-12, 22). Defaults: the authors' code.
 
     Attributes:
       enabled: use ATS (``loss.name == "msl"`` only); the loss temperature then starts at ``tau0``.
@@ -136,7 +136,8 @@ class DataConfig:
     dataset: prompt wording (``"book"``, ``"toy"``, ``"clothing"``, ``"office"``, ``"synthetic"``).
     prompt_style: ``"alpaca"`` (paper) or ``"compact"`` (no preamble; from-scratch models).
     max_prompt_len: prompt token budget (oldest history titles are dropped to fit).
-    max_history: most recent history titles kept (paper: up to 10; spec §7: 5).
+    max_history: most recent history titles kept (paper: up to 10; 5 in the CPU-scale setup of
+      README.md).
     history_title_words: truncate history titles to this many words (0: keep whole).
     num_valid: validation windows (the latest of train.csv not in the training file).
     max_train_rows, max_test_rows: use only the first rows (0: all) for quick runs.

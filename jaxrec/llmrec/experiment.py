@@ -19,6 +19,7 @@ from flax import nnx
 
 from jaxrec import data as data_lib
 from jaxrec import train
+from jaxrec.data.batches import IndexBatches
 from jaxrec.llmrec.beam import constrained_beam_search, exact_match_metrics
 from jaxrec.llmrec.config import MSLExperiment
 from jaxrec.llmrec.objective import initial_extra, make_loss_fn, update_extra
@@ -120,16 +121,15 @@ def _pretrained_state(cfg: MSLExperiment, tx, extra):
 class RowBatches:
     """Shuffled fixed-shape batches of encoded rows (a :class:`jaxrec.train.BatchSource`).
 
-    Reuses :class:`jaxrec.data.InteractionBatches` over row indices for the order, the process
-    slice and the resumable position; a padded row has ``targets = -1`` (not supervised).
+    :class:`jaxrec.data.batches.IndexBatches` gives the order, the process slice and the
+    resumable position; a padded row (row 0, ``mask`` False) has ``targets = -1`` (not
+    supervised).
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int):
         self._arrays = {k: arrays[k] for k in _TRAIN_KEYS}
-        rows = np.arange(arrays["input_ids"].shape[0])
-        self._order = data_lib.InteractionBatches(
-            rows,
-            rows,
+        self._order = IndexBatches(
+            arrays["input_ids"].shape[0],
             batch_size,
             seed,
             process_index=jax.process_index(),
@@ -138,7 +138,7 @@ class RowBatches:
         self.steps_per_epoch = self._order.steps_per_epoch
 
     def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = {k: v[part["users"]] for k, v in self._arrays.items()}
+        out = {k: v[part["index"]] for k, v in self._arrays.items()}
         out["targets"] = np.where(part["mask"][:, None], out["targets"], -1)
         return out
 

@@ -41,8 +41,8 @@ def make_loss_fn(cfg: LossConfig, max_fanout: int, branch_fanout: int):
     """``loss_fn(model, batch, *, key, context, extra) -> (loss, aux)``.
 
     ``aux`` has ``low_weight_share``: the share of supervised tokens whose gradient weight
-    ``w = 1 - P_valid(y_t)`` (at the loss temperature) is below 0.1 (spec §2.2 diagnostic),
-    and for ATS ``ats_tau``, ``ats_tau_target`` and ``ats_rows``.
+    ``w = 1 - P_valid(y_t)`` (at the loss temperature) is below 0.1 (the paper's gradient-vanishing
+    diagnostic, §4.2), and for ATS ``ats_tau``, ``ats_tau_target`` and ``ats_rows``.
     """
 
     def loss_fn(model, batch, *, key, context, extra):

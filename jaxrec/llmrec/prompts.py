@@ -1,11 +1,12 @@
-"""Prompts (MSL spec §2.1, §7) and their encoding into fixed-shape training/eval arrays.
+"""Prompts (paper §2, Table 1; the compact style: README.md "How to run") and their encoding into
+fixed-shape training/eval arrays.
 
 Alpaca style (the authors' ``generate_prompt`` layout)::
 
     <preamble>\\n\\n### Instruction:\\n<instruction>\\n\\n### Input:\\n<prefix>"t1", "t2"\\n \\n\\n
     ### Response:\\n"<target title>"<eos>
 
-The compact style (for decoders trained from scratch, spec §7) keeps only
+The compact style (for decoders trained from scratch, README.md) keeps only
 ``<prefix>"t1", ...\\n### Response:\\n``. Only the response (target title in quotes + EOS) is
 supervised. Sequences are left-padded to a fixed length ``P + R`` (``P`` = prompt budget, ``R`` =
 the trie's deepest entry) so the response always occupies the last ``R`` positions.

@@ -1,5 +1,5 @@
 """Tokenizers behind one small interface: a byte-level BPE trained on the titles (for decoders
-trained from scratch, MSL spec §7) or a local Hugging Face tokenizer folder.
+trained from scratch, see README.md "How to run") or a local Hugging Face tokenizer folder.
 
 ``tokenizers`` / ``transformers`` are imported only when a tokenizer is built (optional extra).
 """

@@ -1,4 +1,5 @@
-"""The item-title trie over token ids (MSL §2.5), as static arrays usable inside ``jit``.
+"""The item-title trie over token ids (paper §4.1; ``Z_valid`` of eq. 9), as static arrays usable
+inside ``jit``.
 
 One entry per item: ``tokenizer.encode('"' + title + '"') + [eos]``; items with the same entry
 (duplicate titles) share its leaf. ``Z_valid`` after a prefix is the set of child tokens of the
@@ -302,7 +303,7 @@ def walk_responses(
 
     Raises:
       TokenizationMismatchError: listing every example whose response leaves the trie or stops
-        before a leaf (MSL pitfall §6.1), with its item id and title, unless ``drop_mismatched``.
+        before a leaf (README.md, "Quirks"), with its item id and title, unless ``drop_mismatched``.
     """
     responses = np.asarray(responses, np.int64)
     item_ids = np.asarray(item_ids)
@@ -343,7 +344,9 @@ def walk_responses(
     more = f"\n  ... and {rows.size - 20} more" if rows.size > 20 else ""
     message = (
         f"{source}: {rows.size} of {n} responses are tokenised differently inside the prompt "
-        "than their title alone (MSL pitfall 6.1):\n" + "\n".join(lines) + more
+        'than their title alone (see jaxrec/llmrec/README.md, "Quirks"):\n'
+        + "\n".join(lines)
+        + more
     )
     if not drop_mismatched:
         raise TokenizationMismatchError(message, rows)

@@ -3,8 +3,9 @@
 All three take the score of one positive item per example, ``pos_scores`` of shape
 ``[...]``, and the scores of ``N`` negatives, ``neg_scores`` of shape ``[..., N]``, and
 work with the score gaps :math:`d_j = s_j - s_i`. ``where`` (bool ``[..., N]``) marks the
-valid negatives. An example whose negatives are all masked has value 0, zero gradient, and
-is left out of the mean. NaNs in valid entries propagate. bf16/f16 scores are upcast, so
+valid negatives. An example whose negatives are all masked (or ``N = 0``) has value 0, zero
+gradient, and is left out of the mean; an empty batch (or one without a valid negative) has
+mean 0 with zero gradient, never NaN. NaNs in valid entries propagate. bf16/f16 scores are upcast, so
 losses are computed and returned in float32 (or wider).
 
 The softmax losses are computed as ``logsumexp(log σ(d) / τ)`` over the valid negatives,
@@ -41,7 +42,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxrec.losses._utils import as_float_array, as_mask, masked_reduce, safe_mean
+from jaxrec.losses._utils import (
+    as_float_array,
+    as_mask,
+    check_temperature,
+    masked_reduce,
+    safe_mean,
+)
 
 ReduceFn = Callable[..., jax.Array] | None
 
@@ -80,6 +87,8 @@ def _gaps(
             f"pos_scores.shape={pos.shape}, neg_scores.shape={neg.shape}."
         )
     mask = as_mask("where", where, neg.shape)
+    if mask is None and neg.shape[-1] == 0:
+        mask = jnp.zeros(neg.shape, bool)  # no negatives: every row is "fully masked"
     d = neg - pos[..., None]
     if mask is not None:
         # Masked gaps become 0 *before* any nonlinearity, so no inf/NaN reaches a gradient.
@@ -97,8 +106,7 @@ def _pairwise_softmax(
     reduce_fn: ReduceFn,
 ) -> jax.Array:
     """``log Σ_j σ(d_j)^{1/τ}`` per example (NaN-safe under ``mask``), then reduced."""
-    if isinstance(temperature, (int, float)) and not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature=}.")
+    check_temperature(temperature)
     if temperature_placement == "outside":
         logits = log_sigma(d) / temperature
     else:
@@ -136,7 +144,8 @@ def softmax_loss(
     Args:
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
-        temperature: :math:`\\tau > 0` (scalar; may be traced).
+        temperature: :math:`\\tau > 0`, a scalar; a concrete one (Python, numpy or jax) is
+            checked to be positive and finite, a traced one (under ``jit``) cannot be.
         where: optional bool ``[..., N]``; False marks a negative to ignore.
         reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
             negative) or ``jnp.sum``; with ``where`` it is called as
@@ -148,7 +157,8 @@ def softmax_loss(
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
 
     Raises:
-        ValueError: a non-positive Python-number ``temperature``, non-floating scores, or
+        ValueError: a concrete ``temperature`` (Python, numpy or jax scalar) that is not
+            positive and finite (a traced one is not checked), non-floating scores, or
             mismatched shapes.
 
     Example:
@@ -196,7 +206,8 @@ def psl_loss(
         pos_scores: positive scores :math:`s_i`, shape ``[...]``.
         neg_scores: negative scores :math:`s_j`, shape ``[..., N]``.
         activation: one of ``"tanh"``, ``"atan"``, ``"relu"``, ``"softplus"``, ``"exp"``.
-        temperature: :math:`\\tau > 0` (scalar; may be traced).
+        temperature: :math:`\\tau > 0`, a scalar; a concrete one (Python, numpy or jax) is
+            checked to be positive and finite, a traced one (under ``jit``) cannot be.
         where: optional bool ``[..., N]``; False marks a negative to ignore.
         reduce_fn: reduction over examples, e.g. ``jnp.mean`` (over examples with a valid
             negative) or ``jnp.sum``; with ``where`` it is called as
@@ -212,8 +223,9 @@ def psl_loss(
         Scalar loss, or per-example losses of shape ``[...]`` if ``reduce_fn`` is ``None``.
 
     Raises:
-        ValueError: unknown ``activation`` / ``temperature_placement``, a non-positive
-            Python-number ``temperature``, non-floating scores, or mismatched shapes.
+        ValueError: unknown ``activation`` / ``temperature_placement``, a concrete
+            ``temperature`` (Python, numpy or jax scalar) that is not positive and finite (a
+            traced one is not checked), non-floating scores, or mismatched shapes.
 
     Example:
         >>> import jax.numpy as jnp

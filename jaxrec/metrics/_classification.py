@@ -16,10 +16,14 @@ from jax.typing import ArrayLike
 
 def _auc_1d(positive: jax.Array, negative: jax.Array, scores: jax.Array) -> jax.Array:
     """AUC of one list: sort the negatives' scores and count, for each positive, the
-    negatives below it (ties ½) with two binary searches."""
+    negatives below it (ties ½) with two binary searches. Non-finite scores lose: a positive's
+    becomes ``-inf`` and a negative's ``+inf``, above every positive."""
     n_neg = jnp.sum(negative)
     n_pos = jnp.sum(positive, dtype=jnp.float32)
-    neg_sorted = jnp.sort(jnp.where(negative, scores, jnp.inf))  # non-negatives sort last
+    finite = jnp.isfinite(scores)
+    # non-negatives and non-finite negatives sort last (above every positive)
+    neg_sorted = jnp.sort(jnp.where(negative & finite, scores, jnp.inf))
+    scores = jnp.where(finite, scores, -jnp.inf)
     below = jnp.minimum(jnp.searchsorted(neg_sorted, scores, side="left"), n_neg)
     below_or_tied = jnp.minimum(jnp.searchsorted(neg_sorted, scores, side="right"), n_neg)
     wins = jnp.sum(jnp.where(positive, below + below_or_tied, 0), dtype=jnp.float32) / 2.0
@@ -33,7 +37,9 @@ def auc(labels: ArrayLike, scores: ArrayLike, *, where: ArrayLike | None = None)
         \\mathrm{AUC} = \\frac{1}{|P|\\,|N|} \\sum_{i \\in P} \\sum_{j \\in N}
             \\Big(1[s_i > s_j] + \\tfrac12\\, 1[s_i = s_j]\\Big)
 
-    computed in :math:`O(n \\log n)` with a sort and binary searches (jit-able).
+    computed in :math:`O(n \\log n)` with a sort and binary searches (jit-able). A pair with a
+    non-finite score (NaN, ``±inf``, e.g. a diverged model) counts as a loss for the positive,
+    so such scores can only lower the AUC (all-NaN scores give 0, not 0.5 or 1).
 
     Args:
         labels: ``[..., n]``, nonzero marks a positive.
@@ -72,7 +78,8 @@ def log_loss(labels: ArrayLike, logits: ArrayLike, *, where: ArrayLike | None = 
         where: optional bool ``[...]``; the mean runs over True entries only.
 
     Returns:
-        float scalar, the mean over all (valid) entries; NaN if no entry is valid.
+        float scalar, the mean over all (valid) entries; NaN if no entry is valid or a valid
+        logit is NaN (a loss is never hidden by NaN).
     """
     logits = jnp.asarray(logits)
     if not jnp.issubdtype(logits.dtype, jnp.floating):

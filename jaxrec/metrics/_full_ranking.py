@@ -46,6 +46,10 @@ class CSR(NamedTuple):
 def masked_top_k(scores: ArrayLike, exclude_items: ArrayLike, k: int) -> jax.Array:
     """Top-``k`` items per row after setting the excluded items' scores to ``-inf``.
 
+    Non-finite scores (NaN, ``+inf``, ``-inf``, e.g. from a diverged model) rank lowest, like
+    excluded items: ``lax.top_k`` alone would rank NaN first, so a NaN at a test item would
+    count as a hit.
+
     Args:
         scores: float ``[B, I]``.
         exclude_items: int ``[B, E]`` item ids to exclude (e.g. training items), padded
@@ -53,8 +57,9 @@ def masked_top_k(scores: ArrayLike, exclude_items: ArrayLike, k: int) -> jax.Arr
         k: number of items to return (static), ``k <= I``.
 
     Returns:
-        int32 ``[B, k]`` item ids, best first (``jax.lax.top_k``). If a row has fewer than
-        ``k`` non-excluded items, the tail holds excluded ones.
+        int32 ``[B, k]`` item ids, best first (``jax.lax.top_k``, ties by lower id). A slot
+        whose item is excluded or has a non-finite score (a row with fewer than ``k`` such
+        items) holds -1, which :func:`ranking_metrics` never counts as a hit.
     """
     scores = jnp.asarray(scores)
     exclude_items = jnp.asarray(exclude_items)
@@ -67,8 +72,10 @@ def masked_top_k(scores: ArrayLike, exclude_items: ArrayLike, k: int) -> jax.Arr
     # -1 padding would wrap around to the last item; send it out of bounds and drop it.
     cols = jnp.where(exclude_items >= 0, exclude_items, num_items)
     rows = jnp.arange(scores.shape[0])[:, None]
-    masked = scores.at[rows, cols].set(-jnp.inf, mode="drop")
-    return jax.lax.top_k(masked, k)[1]
+    masked = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
+    masked = masked.at[rows, cols].set(-jnp.inf, mode="drop")
+    values, items = jax.lax.top_k(masked, k)
+    return jnp.where(values > -jnp.inf, items, -1)
 
 
 def _padded_rows(csr: CSR, users: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +138,9 @@ def evaluate_full_ranking(
 
     For each batch of users: ``scores = score_fn(users)``, the users' ``exclude`` items are
     set to ``-inf``, the top ``max(ks)`` items are ranked and scored by
-    :func:`ranking_metrics`. Users without test items are left out of the average.
+    :func:`ranking_metrics`. Users without test items are left out of the average. A
+    non-finite score (NaN/inf) ranks below every finite one and is never a hit
+    (:func:`masked_top_k`), so a diverged model scores 0, not 1.
 
     Args:
         score_fn: maps int32 user ids ``[B]`` to scores ``[B, num_items]``; ideally jitted

@@ -48,7 +48,8 @@ def ranking_metrics(
     ``has_test = False``; exclude them when averaging.
 
     Args:
-        top_items: int ``[B, K_max]``, recommended item ids, best first, distinct per row.
+        top_items: int ``[B, K_max]``, recommended item ids, best first, distinct per row;
+            -1 marks an empty slot (e.g. a non-finite score, :func:`masked_top_k`), never a hit.
         test_items: int ``[B, T]``, each user's test items, padded with -1.
         num_test: int ``[B]``, number of valid entries in each row of ``test_items``.
         ks: cut-offs, each ``1 <= k <= K_max`` (static).

@@ -1,11 +1,11 @@
 """Graph convolutional network (Kipf & Welling, ICLR 2017) on a dense normalised adjacency.
 
-OpenGSL's ``GCNEncoder`` conventions (the backbone of every GSL host in spec §4): each layer is
-``H' = A H W + b``; every layer but the last is followed by ReLU and dropout (no dropout on the
-input features); weights and biases start as ``torch.nn.Linear``'s default, ``U(-1/sqrt(fan_in),
-1/sqrt(fan_in))``. The adjacency is whatever the caller passes — normalised, learned, possibly
-asymmetric — as a dense ``[n, n]`` array; hosts with edge lists use
-:func:`jaxrec.graph.ops.spmm` and :meth:`GCN.layer` directly.
+OpenGSL's ``GCNEncoder`` conventions (the backbone of every GSL host, README.md "UnGSL"): each
+layer is ``H' = A H W + b``; every layer but the last is followed by ReLU and dropout (no dropout
+on the input features); weights and biases start as ``torch.nn.Linear``'s default,
+``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``. The adjacency is whatever the caller passes —
+normalised, learned, possibly asymmetric — as a dense ``[n, n]`` array; hosts with edge lists
+use :func:`jaxrec.graph.ops.spmm` and :meth:`GCN.layer` directly.
 
 No sharding annotations: graph models run replicated.
 """

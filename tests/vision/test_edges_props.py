@@ -1,6 +1,5 @@
 """Invariances, robustness and input validation of `jaxrec.vision.edges.detect`."""
 
-
 import jax
 import numpy as np
 import pytest
@@ -97,6 +96,29 @@ def test_batch_matches_single_and_is_jittable():
         np.testing.assert_array_equal(np.asarray(getattr(batch, f))[1], np.asarray(getattr(one, f)))
     jitted = jax.jit(lambda im: detect(im, method="cis", threshold=10.0, max_points=300))(imgs[1])
     np.testing.assert_array_equal(np.asarray(jitted.valid), np.asarray(one.valid))
+
+
+def test_max_points_overflow_is_reported_and_keeps_the_raster_prefix():
+    imgs = np.stack([_scene(2.0), _scene(0.0)])
+    full = detect(imgs, method="cis", threshold=10.0, max_points=300)
+    counts = np.asarray(full.num_candidates)
+    assert not np.any(full.overflow) and np.all(counts > 20)
+    # the count is the number of pixel candidates: at least the valid points, at most max_points
+    assert np.all(counts >= np.asarray(full.valid).sum(-1))
+    small = detect(imgs, method="cis", threshold=10.0, max_points=20)
+    np.testing.assert_array_equal(small.num_candidates, counts)  # counted before the cut
+    assert np.all(small.overflow)
+    # the first 20 candidates are the same points (up to float rounding of another compile)
+    np.testing.assert_array_equal(small.valid, np.asarray(full.valid)[:, :20])
+    for f in ("x", "y"):
+        np.testing.assert_allclose(
+            getattr(small, f), np.asarray(getattr(full, f))[:, :20], atol=1e-5
+        )
+    exact = detect(imgs[0], method="cis", threshold=10.0, max_points=int(counts[0]))
+    assert not exact.overflow and exact.num_candidates == counts[0]
+    compact = small.compact()
+    assert [bool(c.overflow) for c in compact] == [True, True]
+    assert [int(c.num_candidates) for c in compact] == counts.tolist()
 
 
 @pytest.mark.parametrize(

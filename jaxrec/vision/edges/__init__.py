@@ -87,12 +87,14 @@ def detect(
       method: one of ``METHODS``.
       threshold: gradient-magnitude threshold (central differences); ``None`` uses
         ``max(4 sigma, 0.02 (max - min))`` with ``sigma`` the robust noise estimate.
-      max_points: static size of the padded output per image (raster order beyond it is cut).
+      max_points: static size of the padded output per image; edge pixels beyond it (raster
+        order) are cut, and the result says so (``overflow``, ``num_candidates``).
       half_window: CIS window half-height ``h`` (rows ``-h..h``) of ``method="cis"``.
       order: PAE order, 1 (line) or 2 (parabola, with curvature).
       ser, complement: parameters of the SER rule and the edge complement.
     Returns:
-      `EdgePoints` with fields of shape ``(max_points,)`` or ``(B, max_points)``.
+      `EdgePoints` with point fields of shape ``(max_points,)`` or ``(B, max_points)`` and
+      per-image ``num_candidates`` / ``overflow`` of shape ``()`` or ``(B,)``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -131,4 +131,6 @@ def to_points(
     i0 = jnp.minimum(a_int, b_int)
     i1 = jnp.maximum(a_int, b_int)
     z = lambda t: jnp.where(valid, t, 0.0)
-    return EdgePoints(z(x), z(y), z(nx), z(ny), z(curvature), z(i0), z(i1), valid)
+    points = (z(x), z(y), z(nx), z(ny), z(curvature), z(i0), z(i1), valid)
+    overflow = cand.count > cand.valid.shape[-1]
+    return EdgePoints(*points, num_candidates=cand.count, overflow=overflow)

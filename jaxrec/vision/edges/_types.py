@@ -19,6 +19,11 @@ class EdgePoints:
     unit normal pointing from the darker side (intensity ``i0``) to the brighter one (``i1``).
     ``curvature`` is signed: positive when the edge bends towards its normal, i.e. the bright
     side is convex (a bright disk of radius r on a dark background gives ``+1/r``).
+
+    Per image (shape ``(...)``): ``num_candidates`` (int32) counts the edge pixels the pixel
+    stage found, and ``overflow`` (bool) is ``num_candidates > max_points``: the pixels after
+    the first ``max_points`` in raster order were cut, so the output is incomplete (raise
+    ``max_points``).
     """
 
     x: jax.Array
@@ -29,15 +34,22 @@ class EdgePoints:
     i0: jax.Array
     i1: jax.Array
     valid: jax.Array
+    num_candidates: jax.Array
+    overflow: jax.Array
 
     def compact(self) -> EdgePoints | list[EdgePoints]:
-        """Host-side numpy copy with only the valid points (a list over leading batch dims)."""
+        """Host-side numpy copy with only the valid points (a list over leading batch dims),
+        keeping each image's ``num_candidates`` and ``overflow``."""
         arrays = {f: np.asarray(getattr(self, f)) for f in _FIELDS}
-        valid = arrays["valid"]
-        if valid.ndim == 1:
-            return EdgePoints(**{f: a[valid] for f, a in arrays.items()})
+        counts = np.asarray(self.num_candidates).reshape(-1)
+        overflow = np.asarray(self.overflow).reshape(-1)
         flat = {f: a.reshape(-1, a.shape[-1]) for f, a in arrays.items()}
-        return [
-            EdgePoints(**{f: a[i][flat["valid"][i]] for f, a in flat.items()})
-            for i in range(flat["valid"].shape[0])
+        images = [
+            EdgePoints(
+                **{f: a[i][flat["valid"][i]] for f, a in flat.items()},
+                num_candidates=counts[i],
+                overflow=overflow[i],
+            )
+            for i in range(counts.size)
         ]
+        return images[0] if arrays["valid"].ndim == 1 else images

@@ -25,6 +25,7 @@ class Candidates(NamedTuple):
     is_x: jax.Array  # bool: x-edge (frame = transposed image)
     slope: jax.Array  # edge slope d(row)/d(col) in the frame, from the gradient, clipped to [-1, 1]
     valid: jax.Array  # bool
+    count: jax.Array  # int32 scalar: edge pixels found, valid or cut by max_points
 
 
 def gradients(img: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -51,10 +52,11 @@ def edge_masks(img: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Arr
 
 
 def candidates(img: jax.Array, threshold: jax.Array, max_points: int) -> Candidates:
-    """The first ``max_points`` edge pixels in raster order, as frame-coordinate candidates."""
+    """The first ``max_points`` edge pixels in raster order, as frame-coordinate candidates;
+    ``count`` is how many there were (``count > max_points``: the rest were cut)."""
     y_edge, x_edge = edge_masks(img, threshold)
     mask = y_edge | x_edge  # disjoint by construction
-    count = jnp.sum(mask)
+    count = jnp.sum(mask, dtype=jnp.int32)
     row, col = jnp.nonzero(mask, size=max_points, fill_value=0)
     valid = jnp.arange(max_points) < count
     is_x = x_edge[row, col]
@@ -63,7 +65,7 @@ def candidates(img: jax.Array, threshold: jax.Array, max_points: int) -> Candida
     g_perp = jnp.where(is_x, gx[row, col], gy[row, col])  # across, along the frame row axis
     safe = jnp.where(g_perp == 0, 1.0, g_perp)
     slope = jnp.clip(jnp.where(g_perp == 0, 0.0, -g_par / safe), -1.0, 1.0)
-    return Candidates(row, col, is_x, slope, valid)
+    return Candidates(row, col, is_x, slope, valid, count)
 
 
 def noise_sigma(img: jax.Array, max_samples: int = 4096) -> jax.Array:
