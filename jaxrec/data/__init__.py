@@ -14,6 +14,12 @@ from jaxrec.data.planetoid import load_planetoid
 from jaxrec.data.sampling import sample_negatives, uniform_negatives
 from jaxrec.data.synthetic import SyntheticCF, synthetic_interactions
 from jaxrec.data.synthetic_graph import synthetic_sbm_graph
+from jaxrec.data.tfds_source import (
+    GrainBatches,
+    interaction_dataset,
+    tfds_interaction_dataset,
+    tfds_interactions,
+)
 from jaxrec.data.title_sequences import (
     TitleSequences,
     TitleWorld,
@@ -21,12 +27,6 @@ from jaxrec.data.title_sequences import (
     load_item_titles,
     load_llmrec_csv,
     synthetic_title_world,
-)
-from jaxrec.data.tfds_source import (
-    GrainBatches,
-    interaction_dataset,
-    tfds_interaction_dataset,
-    tfds_interactions,
 )
 
 __all__ = [

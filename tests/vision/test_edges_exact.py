@@ -1,6 +1,5 @@
 """Exactness of every method on clean area-sampled edges (float64), and CIS blur invariance."""
 
-
 import numpy as np
 import pytest
 
