@@ -1,7 +1,7 @@
 """Reproduce the GSL table on Cora: every registered host x {without, with UnGSL}, 10 seeds.
 
 Writes docs/results_gsl_cora.json (all summaries) and prints a markdown table beside the OpenGSL
-README numbers (spec §5.1) and the UnGSL authors' logs (spec §5.2).
+README numbers and the UnGSL authors' logs (jaxrec/graph/README.md).
 
 Run:  PYTHONPATH=. python3 benchmarks/gsl_reproduce.py [--hosts gcn grcn] [--seeds 10]
           [--budget full|cpu] [--root ../shared/data/graph/planetoid] [--set epochs=100 ...]
