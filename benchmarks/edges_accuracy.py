@@ -25,6 +25,7 @@ import concurrent.futures
 import json
 import math
 import multiprocessing
+import os
 import platform
 import time
 
@@ -114,16 +115,13 @@ def _peer_run(img, threshold, iters):
     return tuple(t[:n] for t in out)
 
 
-def _peer_time(img, threshold, iters, repeats):
+def _peer_time(img, threshold, iters):
+    """One timed `subpixel-edges` call in the worker (numba compiled by an earlier call)."""
     from subpixel_edges import subpixel_edges
 
-    subpixel_edges(img, threshold, iters, 2)  # numba compilation
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        e = subpixel_edges(img, threshold, iters, 2)
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts)), len(e.x)
+    t = time.perf_counter()
+    e = subpixel_edges(img, threshold, iters, 2)
+    return time.perf_counter() - t, len(e.x)
 
 
 def load_peer():
@@ -206,32 +204,40 @@ def accuracy(trials, noises, blurs, kinds, methods, peer, seed=0):
 
 
 def timing(repeats, methods, peer):
+    """Median ms per image, interleaved: each round times every method (and the peer) once, so
+    the machine's load changes every ratio alike; ``vs_peer`` is our time over the peer's
+    `iters0` PAE (the variant our accuracy table compares with)."""
     rng = np.random.default_rng(1)
     img = S.render(
         (512, 512), [(S.Disk(255.3, 256.7, 200.0), 120.0)], noise=2.0, quantize=True, rng=rng
     )
-    out = {}
-    for m in methods:
-
-        def f(m=m):
-            return jax.block_until_ready(detect(img, method=m, threshold=10.0, max_points=2048))
-
-        pts = f()
-        n = int(np.asarray(pts.valid).sum())
-        ts = []
-        for _ in range(repeats):
+    run = {
+        m: (
+            lambda m=m: jax.block_until_ready(
+                detect(img, method=m, threshold=10.0, max_points=2048)
+            )
+        )
+        for m in methods
+    }
+    points = {m: int(np.asarray(f().valid).sum()) for m, f in run.items()}  # compiles
+    peers = [f"subpixel-edges iters{it}" for it in (0, 1)] if peer else []
+    for it in range(len(peers)):
+        points[peers[it]] = peer.submit(_peer_time, img, 10.0, it).result()[1]  # numba compiles
+    times = {m: [] for m in points}
+    for _ in range(repeats):
+        for m, f in run.items():
             t = time.perf_counter()
             f()
-            ts.append(time.perf_counter() - t)
-        out[m] = dict(ms=1e3 * float(np.median(ts)), points=n)
-    if peer:
-        for it in (0, 1):
-            sec, n = peer.submit(_peer_time, img, 10.0, it, repeats).result()
-            out[f"subpixel-edges iters{it}"] = dict(ms=1e3 * sec, points=n)
+            times[m].append(time.perf_counter() - t)
+        for it, name in enumerate(peers):
+            times[name].append(peer.submit(_peer_time, img, 10.0, it).result()[0])
+    out = {m: dict(ms=1e3 * float(np.median(ts)), points=points[m]) for m, ts in times.items()}
     for m, r in out.items():
+        if peers:
+            r["vs_peer"] = r["ms"] / out[peers[0]]["ms"]
         print(
             f"time {m:26s} {r['ms']:8.2f} ms/image  {1e3 * r['ms'] / max(r['points'], 1):7.2f} "
-            f"us/point  ({r['points']} points)"
+            f"us/point  ({r['points']} points)  {r.get('vs_peer', float('nan')):.2f}x peer"
         )
     return out
 
@@ -303,12 +309,12 @@ def markdown(result: dict) -> str:
             )
     if result.get("timing"):
         out.append("\n**Time per 512 x 512 image (one r = 200 disk, sigma 2), median of runs**\n")
-        out.append("| method | ms / image | us / point | points |")
-        out.append("|---|---|---|---|")
+        out.append("| method | ms / image | us / point | points | time / peer iters0 |")
+        out.append("|---|---|---|---|---|")
         for m, t in result["timing"].items():
             out.append(
                 f"| {m} | {t['ms']:.1f} | {1e3 * t['ms'] / max(t['points'], 1):.1f} | "
-                f"{t['points']} |"
+                f"{t['points']} | {t.get('vs_peer', float('nan')):.2f}x |"
             )
     return "\n".join(out)
 
@@ -354,6 +360,7 @@ def main():
     if a.out:
         meta = dict(
             machine=platform.processor() or platform.machine(),
+            load_average=os.getloadavg(),
             jax=jax.__version__,
             devices=str(jax.devices()),
             args=vars(a),

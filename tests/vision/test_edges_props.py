@@ -147,3 +147,38 @@ def test_bad_arguments_raise_value_error():
         detect(img, max_points=0)
     with pytest.raises(ValueError, match="order"):
         detect(img, method="pae", order=3)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.003, 0.05, 1.0])
+def test_first_true_matches_nonzero(density):
+    from jaxrec.vision.edges.pixel import first_true
+
+    mask = np.random.default_rng(7).random((37, 53)) < density
+    for size in (1, 64, mask.size):
+        row, col, count = first_true(jax.numpy.asarray(mask), size)
+        ref_row, ref_col = np.nonzero(mask)
+        n = min(size, ref_row.size)
+        assert int(count) == ref_row.size
+        np.testing.assert_array_equal(np.asarray(row)[:n], ref_row[:n])
+        np.testing.assert_array_equal(np.asarray(col)[:n], ref_col[:n])
+        assert not np.asarray(row)[n:].any() and not np.asarray(col)[n:].any()
+
+
+def test_slot_buckets_cover_the_count_within_a_quarter_octave():
+    from jaxrec.vision.edges import slot_bucket
+
+    for count in [0, 1, 63, 64, 65, 1131, 4095, 4096, 5000, 10**6]:
+        slots = slot_bucket(count, 4096)
+        assert slots == 4096 if count >= 4096 else count <= slots <= max(64, 1.25 * count)
+    assert len({slot_bucket(c, 1 << 20) for c in range(1025, 2049)}) == 4
+
+
+def test_fewer_slots_than_max_points_give_the_same_points():
+    img = _scene(noise=2.0)
+    with x64():
+        traced = jax.jit(lambda im: detect(im, method="cis_ser_complement", max_points=512))(img)
+        bucketed = detect(img, method="cis_ser_complement", max_points=512)
+    assert int(bucketed.num_candidates) < 200  # so `detect` ran a smaller bucket than 512
+    np.testing.assert_array_equal(bucketed.valid, traced.valid)
+    for f in ("x", "y", "nx", "ny", "curvature", "i0", "i1"):  # other shapes: last-ulp rounding
+        np.testing.assert_allclose(getattr(bucketed, f), getattr(traced, f), rtol=1e-12, err_msg=f)

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 
-_FIELDS = ("x", "y", "nx", "ny", "curvature", "i0", "i1", "valid")
+POINT_FIELDS = ("x", "y", "nx", "ny", "curvature", "i0", "i1", "valid")  # shape (..., max_points)
 
 
 @jax.tree_util.register_dataclass
@@ -40,7 +40,7 @@ class EdgePoints:
     def compact(self) -> EdgePoints | list[EdgePoints]:
         """Host-side numpy copy with only the valid points (a list over leading batch dims),
         keeping each image's ``num_candidates`` and ``overflow``."""
-        arrays = {f: np.asarray(getattr(self, f)) for f in _FIELDS}
+        arrays = {f: np.asarray(getattr(self, f)) for f in POINT_FIELDS}
         counts = np.asarray(self.num_candidates).reshape(-1)
         overflow = np.asarray(self.overflow).reshape(-1)
         flat = {f: a.reshape(-1, a.shape[-1]) for f, a in arrays.items()}

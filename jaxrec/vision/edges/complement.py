@@ -38,29 +38,50 @@ class ComplementParams(NamedTuple):
     tol: float = 0.5
 
 
+def _neighbours(
+    cand: Candidates,
+    table: jax.Array,
+    accepted: jax.Array,
+    row: jax.Array,
+    column: jax.Array,
+    shape: tuple[int, int],
+) -> jax.Array:
+    """Rows of ``table`` (P, 6) of the accepted same-frame candidates at the pixels
+    ``(row, column)`` (P, N): shape (P, N, 6), zero where there is none.
+
+    Candidates come in raster order (`pixel.first_true`) and a pixel is at most one candidate,
+    so the keys ``row * W + col`` of the valid ones increase strictly (the padded slots after
+    them get a key past the image): a binary search finds each pixel's slot without a dense
+    per-pixel map of the image.
+    """
+    h, w = shape
+    keys = jnp.where(cand.valid, cand.row * w + cand.col, h * w)
+    query = row * w + column
+    slot = jnp.searchsorted(keys, query.reshape(-1)).reshape(query.shape)
+    slot = jnp.minimum(slot, keys.size - 1)
+    inside = (row >= 0) & (row < h) & (column >= 0) & (column < w)
+    same_frame = cand.is_x[slot] == cand.is_x[:, None]
+    hit = inside & (keys[slot] == query) & accepted[slot] & same_frame
+    return jnp.where(hit[..., None], table[slot], 0.0)
+
+
 def complement_fit(
     v: jax.Array, cand: Candidates, fit: ColumnFit, shape: tuple[int, int], p: ComplementParams
 ) -> ColumnFit:
     """Fill candidates rejected by SER (``fit.ok`` False) from accepted neighbours."""
     if p.reach < 1:
         raise ValueError(f"complement reach must be >= 1, got {p.reach}")
-    h, w = shape
     accepted = cand.valid & fit.ok
-    frame = cand.is_x.astype(jnp.int32)
     one = jnp.ones_like(fit.a)
     table = jnp.stack([fit.a, fit.b, fit.c, fit.above, fit.below, one], axis=-1)
-    rows = jnp.where(accepted, cand.row, h)  # rejected rows fall outside and are dropped
-    maps = jnp.zeros((2, h, w, 6), fit.a.dtype).at[frame, rows, cand.col].set(table, mode="drop")
 
     span = np.arange(-p.reach, p.reach + 1)
     dj_np, dk_np = np.repeat(span, span.size), np.tile(span, span.size)
     dj, dk = jnp.asarray(dj_np[dj_np != 0]), jnp.asarray(dk_np[dj_np != 0])
     x = cand.is_x[:, None]
-    drow = jnp.where(x, dj[None, :], dk[None, :])
-    dcol = jnp.where(x, dk[None, :], dj[None, :])
-    nb = maps.at[frame[:, None], cand.row[:, None] + drow, cand.col[:, None] + dcol].get(
-        mode="fill", fill_value=0.0
-    )  # (P, N, 6)
+    row = cand.row[:, None] + jnp.where(x, dj[None, :], dk[None, :])
+    column = cand.col[:, None] + jnp.where(x, dk[None, :], dj[None, :])
+    nb = _neighbours(cand, table, accepted, row, column, shape)  # (P, N, 6)
     prio = jnp.where(nb[..., 5] > 0, (10 * jnp.abs(dj) + jnp.abs(dk))[None, :], 10**6)
     best = jnp.argmin(prio, axis=1)
     n = jnp.take_along_axis(nb, best[:, None, None], axis=1)[:, 0]  # (P, 6)

@@ -51,13 +51,31 @@ def edge_masks(img: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Arr
     return y_edge, x_edge
 
 
+def first_true(mask: jax.Array, size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Row and column of the first ``size`` True pixels of an ``(H, W)`` mask in raster order
+    (``(0, 0)`` beyond the count), and the count; ``jnp.nonzero(mask, size=size)`` without its
+    whole-image scatter.
+
+    With ``c`` the inclusive running count in raster order (two levels: within rows, then across
+    row totals), the ``k``-th True pixel (``k = 1..size``) is the first flat index with
+    ``c >= k``: ``size`` binary searches of ``log2(H W)`` steps each.
+    """
+    within = jnp.cumsum(mask.astype(jnp.int32), axis=1)
+    before = jnp.cumsum(within[:, -1]) - within[:, -1]
+    running = (within + before[:, None]).reshape(-1)
+    k = jnp.arange(1, size + 1, dtype=jnp.int32)
+    flat = jnp.searchsorted(running, k, side="left").astype(jnp.int32)
+    count = running[-1]
+    flat = jnp.where(k <= count, flat, 0)
+    return flat // mask.shape[1], flat % mask.shape[1], count
+
+
 def candidates(img: jax.Array, threshold: jax.Array, max_points: int) -> Candidates:
     """The first ``max_points`` edge pixels in raster order, as frame-coordinate candidates;
     ``count`` is how many there were (``count > max_points``: the rest were cut)."""
     y_edge, x_edge = edge_masks(img, threshold)
     mask = y_edge | x_edge  # disjoint by construction
-    count = jnp.sum(mask, dtype=jnp.int32)
-    row, col = jnp.nonzero(mask, size=max_points, fill_value=0)
+    row, col, count = first_true(mask, max_points)
     valid = jnp.arange(max_points) < count
     is_x = x_edge[row, col]
     gx, gy = gradients(img)
