@@ -4,7 +4,7 @@ Writes docs/results_gsl_cora.json (all summaries) and prints a markdown table be
 README numbers and the UnGSL authors' logs (jaxrec/graph/README.md).
 
 Run:  PYTHONPATH=. python3 benchmarks/gsl_reproduce.py [--hosts gcn grcn] [--seeds 10]
-          [--budget full|cpu] [--root ../shared/data/graph/planetoid] [--set epochs=100 ...]
+          [--budget full|cpu] [--root <planetoid folder>] [--set epochs=100 ...]
 Each host runs through jaxrec.graph.experiment (config ``gsl/<host>:cora`` or ``:cora-cpu``;
 cached stages under runs/gsl_reproduce/<host>-<budget>, so an interrupted reproduction resumes).
 Results of separate invocations accumulate in the JSON (one entry per host, with its budget,
@@ -47,7 +47,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", nargs="*", default=sorted(HOSTS))
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--root", default=str(ROOT.parent / "shared/data/graph/planetoid"))
+    parser.add_argument(
+        "--root", help="Planetoid folder (default: the config's, under shared_root())"
+    )
     parser.add_argument("--budget", default="full", choices=["full", "cpu"])
     parser.add_argument(
         "--dataset", default="cora", choices=["cora", "synthetic"],
@@ -70,7 +72,8 @@ def main() -> int:
             run_dir = Path(args.runs) / f"{host}-synthetic"
         else:
             cfg = cli.load_config(f"gsl/{host}:cora{suffix}")
-            overrides = [f"seeds={args.seeds}", f"data.root={args.root}", *args.set]
+            root = [f"data.root={args.root}"] if args.root else []
+            overrides = [f"seeds={args.seeds}", *root, *args.set]
             cfg = config_lib.override(cfg, overrides)
             run_dir = Path(args.runs) / f"{host}-{args.budget}"
         summary = experiment.run(cfg, run_dir)
