@@ -35,10 +35,14 @@ from jaxrec.cli import load_config  # noqa: E402
 
 def jax_step_time(dataset, cfg, steps: int) -> float:
     """Median seconds of one compiled train step (after two warm-up steps)."""
-    setup = experiment.build(cfg, dataset)
+    return timed_steps(experiment.build(cfg, dataset), steps)[0]
+
+
+def timed_steps(setup, steps: int) -> tuple[float, object]:
+    """``(median seconds of one compiled train step after two warm-up steps, final state)``."""
     key = jax.random.key(0)
     state = setup.state
-    with train.mesh_context(setup.mesh, cfg.mesh.rules):
+    with train.mesh_context(setup.mesh, setup.cfg.mesh.rules):
         batches = [
             train.place_batch(setup.mesh, setup.batches.batch(0, i % setup.batches.steps_per_epoch))
             for i in range(steps + 2)
@@ -50,7 +54,7 @@ def jax_step_time(dataset, cfg, steps: int) -> float:
             jax.block_until_ready(metrics["loss"])
             if i >= 2:
                 times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), state
 
 
 def per_user_loop_eval(user_emb, item_emb, users, exclude, test, k: int = 20) -> dict[str, float]:
