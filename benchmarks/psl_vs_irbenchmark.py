@@ -21,6 +21,7 @@ Run:  PYTHONPATH=. python3 benchmarks/psl_vs_irbenchmark.py --ir-src <IR-Benchma
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -51,7 +52,7 @@ def _import_irbenchmark(src: Path):
     """IR-Benchmark's modules from ``src`` (``nni`` stubbed: only its tuner uses it)."""
     sys.modules.setdefault("nni", types.ModuleType("nni"))
     sys.path.insert(0, str(src))
-    import itemrec.utils  # noqa: F401  (first, as its CLI does: the package's imports are circular)
+    importlib.import_module("itemrec.utils")  # first, as its CLI does: its imports are circular
     import itemrec.dataset as ir_dataset
     import itemrec.metrics as ir_metrics
     import itemrec.model as ir_model
