@@ -50,7 +50,8 @@ def response_ce(model: Any, ids: jax.Array, mask: jax.Array, targets: jax.Array)
 
 def make_soft_loss_fn(variant: str = "soft"):
     """``loss_fn(model, batch, *, key, context, extra) -> (loss, aux)``; ``aux`` has ``lambda``
-    and, where computed, ``ce_y`` and ``ce_hat``.
+    (and for ``"soft"`` the curriculum's last distance ``curriculum_d``) and, where computed,
+    ``ce_y`` and ``ce_hat``.
 
     Raises:
       ValueError: an unknown ``variant``.
@@ -61,10 +62,12 @@ def make_soft_loss_fn(variant: str = "soft"):
     def loss_fn(model, batch, *, key, context, extra):
         del key, context
         if variant == "soft":
-            lam = jax.lax.stop_gradient(extra["curriculum"]["value"]).astype(jnp.float32)
+            cur = jax.lax.stop_gradient(extra["curriculum"])
+            lam = cur["value"].astype(jnp.float32)
+            aux = {"lambda": lam, "curriculum_d": cur["last_d"].astype(jnp.float32)}
         else:
             lam = jnp.asarray(1.0 if variant == "soft_wo_sa" else 0.0, jnp.float32)
-        aux = {"lambda": lam}
+            aux = {"lambda": lam}
         loss = jnp.zeros((), jnp.float32)
         if variant != "soft_wo_sa":
             aux["ce_y"] = response_ce(model, batch["y_ids"], batch["y_mask"], batch["y_targets"])

@@ -48,7 +48,7 @@ def distance_curriculum(alpha: float) -> StatefulSchedule:
         return {
             "value": jnp.ones((), jnp.float32),
             "d0": d0,
-            "last_d": d0,
+            "last_d": jnp.copy(d0),  # its own buffer: a train step donates the state
             "updates": jnp.zeros((), jnp.int32),
         }
 
