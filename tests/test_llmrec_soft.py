@@ -3,14 +3,22 @@ ablations, and the distance curriculum's closed forms (SOFT spec §2.2 worked ex
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
+from jaxrec.llmrec import soft_experiment
+from jaxrec.llmrec.config import DataConfig, ModelConfig
+from jaxrec.llmrec.encoder import TextEncoder
+from jaxrec.llmrec.grounding import build_item_table
+from jaxrec.llmrec.soft_config import GenerationConfig, SOFTExperiment
+from jaxrec.llmrec.soft_data import pairs_from_tokens
 from jaxrec.llmrec.soft_objective import make_soft_loss_fn
 from jaxrec.models import llm
 from jaxrec.train.schedules import distance_curriculum
@@ -100,3 +108,35 @@ def test_curriculum_worked_examples_epoch_one_and_cap():
     for bad in (0.0, -1.0):
         with pytest.raises(ValueError, match="alpha must be > 0"):
             distance_curriculum(bad)
+
+
+def test_pairs_put_responses_behind_their_prompts_with_eos():
+    prompt = np.array([[0, 0, 5, 6], [7, 8, 9, 4]], np.int32)
+    pairs = pairs_from_tokens(prompt, prompt > 0, [[11, 12, EOS], []], eos_id=EOS, pad_id=0)
+    np.testing.assert_array_equal(pairs["ids"], [[0, 0, 5, 6, 11, 12, 1], [0, 0, 7, 8, 9, 4, 1]])
+    np.testing.assert_array_equal(pairs["targets"], [[11, 12, 1], [-1, -1, 1]])  # EOS-only
+    np.testing.assert_array_equal(pairs["mask"], pairs["ids"] > 0)
+    with pytest.raises(ValueError, match="responses for"):
+        pairs_from_tokens(prompt, prompt > 0, [[3]], eos_id=EOS, pad_id=0)
+
+
+def test_d0_of_a_fresh_lora_equals_the_base_and_bad_probe_count_is_named():
+    cfg = SOFTExperiment(
+        num_probes=8,
+        data=DataConfig(synthetic_users=40, num_valid=8, max_test_rows=8, bpe_vocab_size=256),
+        model=ModelConfig(dim=32, mlp_dim=48, lora_rank=4),
+        generation=GenerationConfig(max_new_tokens=8, batch_size=8),
+    )
+    setup = soft_experiment.build(cfg)
+    setup.encoder = TextEncoder(setup.base_graphdef, setup.base_params, setup.base_rest,
+                                setup.tokenizer)  # fmt: skip
+    titles = setup.world.titles
+    setup.table = build_item_table(
+        titles, setup.encoder.encode([titles[i] for i in sorted(titles)])
+    )
+    d_base = setup.distance(setup.base_graphdef, setup.base_params, setup.base_rest)
+    g, state, _ = soft_experiment._with_lora(setup, setup.base_params, optax.sgd(0.1), {}, 3)
+    assert d_base > 0
+    assert setup.distance(g, state.params, state.model_state) == pytest.approx(d_base, rel=1e-5)
+    with pytest.raises(ValueError, match="num_probes=500 exceeds"):
+        soft_experiment.build(dataclasses.replace(cfg, num_probes=500))
