@@ -47,6 +47,9 @@ class SOFTExperiment:
       init_from: ``"base"`` fresh LoRA on the base (code) or ``"sft"`` (start from the SFT model).
       lambda_every_steps: also update lambda every this many steps (0: once per epoch, code).
       num_probes: the scheduler's fixed probe prompts (code: 256; must not exceed train).
+      sample_train, sample_test: draw this many training / test windows at random with
+        ``sample_seed`` (SOFT samples train 4,096 and test 1,000 with seed 42); 0 keeps all.
+      sample_seed: the sampling seed (42 in the authors' code).
       base_epochs: from-scratch models only: epochs of plain-LM pre-training of the base on all
         titles and training sequences (it then provides the embeddings); 0 for a pretrained base.
       base_lr: that pre-training's learning rate.
@@ -64,6 +67,9 @@ class SOFTExperiment:
     init_from: str = "base"
     lambda_every_steps: int = 0
     num_probes: int = 256
+    sample_train: int = 0
+    sample_test: int = 0
+    sample_seed: int = 42
     base_epochs: int = 0
     base_lr: float = 3e-3
     data: DataConfig = DataConfig()

@@ -144,9 +144,20 @@ def _base(cfg: SOFTExperiment, tokenizer, seq_len: int):
     return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
 
+def _sampled(world, cfg: SOFTExperiment):
+    """SOFT's random samples of the training and test windows (``sample_*``, ``sample_seed``)."""
+    rng = np.random.default_rng(cfg.sample_seed)
+    changes = {}
+    for split, n in (("train", cfg.sample_train), ("test", cfg.sample_test)):
+        windows = getattr(world, split)
+        if n and n < len(windows):
+            changes[split] = windows.subset(np.sort(rng.choice(len(windows), n, replace=False)))
+    return dataclasses.replace(world, **changes)
+
+
 def build(cfg: SOFTExperiment, devices: list[jax.Device] | None = None) -> SOFTSetup:
     """Loads data, tokenizer, prompts and the (untrained or loaded) base on a mesh."""
-    world = load_world(cfg)
+    world = _sampled(load_world(cfg), cfg)
     if cfg.num_probes > len(world.train):
         raise ValueError(
             f"num_probes={cfg.num_probes} exceeds the {len(world.train)} training windows"
