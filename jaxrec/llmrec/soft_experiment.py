@@ -204,6 +204,7 @@ def _with_lora(setup: SOFTSetup, base_params, tx, extra, seed: int):
         lora = llm.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, targets=m.lora_targets)
         model = llm.add_lora(model, lora, rngs=nnx.Rngs(seed))
         trainable = nnx.LoRAParam
+    extra = jax.device_put(extra, train.replicated(setup.mesh))  # on every device of the mesh
     graphdef, state = train.train_state_from_model(model, tx, trainable=trainable, extra=extra)
     return graphdef, state, trainable
 
@@ -330,6 +331,7 @@ def run(cfg: SOFTExperiment, run_dir: str | Path, *, resume: bool = True) -> dic
     def refresh(s):
         d = setup.distance(g_soft, s.params, s.model_state)
         _, cur = sched.update(s.extra["curriculum"], d)
+        cur = jax.device_put(cur, train.replicated(setup.mesh))
         log.info("curriculum: d=%.4f d0=%.4f lambda=%.4f", d, d0, float(cur["value"]))
         return s.replace(extra={**s.extra, "curriculum": cur})
 
