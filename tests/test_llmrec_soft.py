@@ -13,14 +13,16 @@ import optax
 import pytest
 from flax import nnx
 
+from jaxrec import train
 from jaxrec.llmrec import soft_experiment
 from jaxrec.llmrec.config import DataConfig, ModelConfig
 from jaxrec.llmrec.encoder import TextEncoder
 from jaxrec.llmrec.grounding import build_item_table
 from jaxrec.llmrec.soft_config import GenerationConfig, SOFTExperiment
-from jaxrec.llmrec.soft_data import pairs_from_tokens
+from jaxrec.llmrec.soft_data import PairBatches, pairs_from_tokens
 from jaxrec.llmrec.soft_objective import make_soft_loss_fn
 from jaxrec.models import llm
+from jaxrec.train import MeshConfig
 from jaxrec.train.schedules import distance_curriculum
 
 CFG = llm.LLMConfig(
@@ -140,3 +142,90 @@ def test_d0_of_a_fresh_lora_equals_the_base_and_bad_probe_count_is_named():
     assert setup.distance(g, state.params, state.model_state) == pytest.approx(d_base, rel=1e-5)
     with pytest.raises(ValueError, match="num_probes=500 exceeds"):
         soft_experiment.build(dataclasses.replace(cfg, num_probes=500))
+
+
+@pytest.mark.slow
+def test_soft_step_on_eight_devices_equals_one():
+    base = SOFTExperiment(
+        num_probes=8, batch_size=16,
+        data=DataConfig(synthetic_users=40, num_valid=8, max_test_rows=8, bpe_vocab_size=256),
+        model=ModelConfig(dim=32, mlp_dim=48, lora_rank=4),
+    )  # fmt: skip
+    results = []
+    for devices, mesh in ((jax.devices()[:1], MeshConfig(data=1)),
+                          (jax.devices()[:8], MeshConfig(data=4, fsdp=2))):  # fmt: skip
+        setup = soft_experiment.build(dataclasses.replace(base, mesh=mesh), devices=devices)
+        enc = setup.encoded["train"]
+        rng = np.random.default_rng(0)
+        hat = pairs_from_tokens(enc["prompt_ids"], enc["prompt_mask"],
+                                [rng.integers(2, 200, rng.integers(0, 4)).tolist() for _ in enc["row"]],
+                                eos_id=setup.tokenizer.eos_id, pad_id=setup.tokenizer.pad_id)  # fmt: skip
+        y = {"ids": enc["input_ids"], "mask": enc["attention_mask"], "targets": enc["targets"]}
+        batches = PairBatches({"y": y, "hat": hat}, base.batch_size, 0)
+        extra = {"curriculum": distance_curriculum(1.0).init(2.0) | {"value": jnp.float32(0.4)}}
+        with train.mesh_context(setup.mesh, mesh.rules):
+            tx = optax.adam(1e-2)
+            g, state, trainable = soft_experiment._with_lora(setup, setup.base_params, tx, extra, 1)
+            step = train.make_train_step(g, tx, make_soft_loss_fn("soft"), trainable=trainable)
+            step = train.compile_train_step(step, setup.mesh, state, batches.batch(0, 0), {})
+            losses = []
+            for k in range(2):
+                state, m = step(state, train.place_batch(setup.mesh, batches.batch(0, k)),
+                                jax.random.key(0), {})  # fmt: skip
+                losses.append(float(m["loss"]))
+        results.append((jax.device_get(state.params), losses))
+    (p1, l1), (p8, l8) = results
+    np.testing.assert_allclose(l1, l8, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6), p1, p8)
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+@pytest.mark.slow
+def test_kill_and_resume_mid_soft_gives_the_same_params_and_lambda_history(tmp_path):
+    cfg = SOFTExperiment(
+        num_probes=8, batch_size=16,
+        data=DataConfig(synthetic_users=40, num_valid=8, max_test_rows=8, bpe_vocab_size=256),
+        model=ModelConfig(dim=32, mlp_dim=48, lora_rank=4), mesh=MeshConfig(data=1),
+    )  # fmt: skip
+    setup = soft_experiment.build(cfg, devices=jax.devices()[:1])
+    enc = setup.encoded["train"]
+    y = {"ids": enc["input_ids"], "mask": enc["attention_mask"], "targets": enc["targets"]}
+    sched = distance_curriculum(10.0)
+    loop = train.LoopConfig(epochs=3, checkpoint_every_steps=1, progress=False)
+
+    def refresh(s):  # a cheap deterministic stand-in for the generation distance
+        d = 2.0 / (1.0 + 0.02 * float(optax.tree.norm(s.params)))
+        _, cur = sched.update(s.extra["curriculum"], d)
+        return s.replace(extra={**s.extra, "curriculum": cur})
+
+    def fit(folder, kill_at=None):
+        batches = PairBatches({"y": y, "hat": y}, cfg.batch_size, 0)
+        tx = optax.adam(1e-2)
+        extra = {"curriculum": sched.init(2.0)}
+        with train.mesh_context(setup.mesh, cfg.mesh.rules):
+            g, state, trainable = soft_experiment._with_lora(setup, setup.base_params, tx, extra, 1)
+            step = train.make_train_step(g, tx, make_soft_loss_fn("soft"), trainable=trainable)
+            step = train.compile_train_step(step, setup.mesh, state, batches.batch(0, 0), {})
+
+            def kill(s):
+                if kill_at is not None and int(s.step) == kill_at:
+                    raise _Killed
+
+            result = train.fit(
+                run_dir=folder, cfg=loop, mesh=setup.mesh, state=state, train_step=step,
+                batches=batches, context={}, seed=0, callbacks=(kill,), refresh=refresh,
+            )  # fmt: skip
+        lams = [r["lambda"] for r in result.history if r["split"] == "train"]
+        return jax.device_get(result.state.params), lams, result.state.extra["curriculum"]
+
+    p_ref, lam_ref, cur_ref = fit(tmp_path / "ref")
+    steps = PairBatches({"y": y}, cfg.batch_size, 0).steps_per_epoch
+    with pytest.raises(_Killed):
+        fit(tmp_path / "run", kill_at=steps + 1)  # mid epoch 2, after one refresh
+    p, lams, cur = fit(tmp_path / "run")
+    assert lam_ref[0] == 1.0 and lam_ref[1] < 1.0 and lams == pytest.approx(lam_ref, rel=1e-6)
+    assert float(cur["value"]) == pytest.approx(float(cur_ref["value"]), rel=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), p_ref, p)
