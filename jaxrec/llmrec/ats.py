@@ -20,6 +20,10 @@ Per step, from the current logits (no gradient):
 6. warm-up: for the first ``warm_up`` steps (``-1``: none) ``tau_s = tau_0`` and the EMA is reset
    to ``tau_0`` (as the code does).
 
+As a :class:`jaxrec.train.schedules.StatefulSchedule` (:func:`ats_schedule`): ``init()`` is
+:func:`ats_init`, ``update(state, stats) -> (tau_s, state)`` with the state advanced by
+:func:`ats_advance`, the one transition the train step's ``update_extra`` also applies.
+
 Guards: with an empty row set, ``C <= 0``, or a non-finite or non-positive ``tau*``, the previous
 ``tau`` is kept. ``tau_s`` is used in the same step's loss (the code's order).
 """
@@ -30,8 +34,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.llmrec.config import ATSConfig
+from jaxrec.train.schedules import StatefulSchedule
 
-__all__ = ["ats_init", "ats_rows", "ats_statistics", "ats_step", "ats_target"]
+__all__ = [
+    "ats_advance",
+    "ats_init",
+    "ats_rows",
+    "ats_schedule",
+    "ats_statistics",
+    "ats_step",
+    "ats_target",
+]
 
 
 def ats_init(cfg: ATSConfig) -> dict[str, jax.Array]:
@@ -111,3 +124,19 @@ def ats_step(
     if cfg.warm_up != -1:
         new = jnp.where(state["step"] < cfg.warm_up, jnp.asarray(cfg.tau0, jnp.float32), new)
     return jax.lax.stop_gradient(new), jax.lax.stop_gradient(target)
+
+
+def ats_advance(state: dict[str, jax.Array], tau: jax.Array) -> dict[str, jax.Array]:
+    """The next ATS state after a step that used ``tau``."""
+    return {"tau": tau, "step": state["step"] + 1}
+
+
+def ats_schedule(cfg: ATSConfig, branch_fanout: int) -> StatefulSchedule:
+    """ATS as a stateful schedule: ``init()`` and ``update(state, stats) -> (tau_s, state)``
+    (``stats`` from :func:`ats_statistics`)."""
+
+    def update(state, stats):
+        tau, _ = ats_step(state, stats, cfg, branch_fanout)
+        return tau, ats_advance(state, tau)
+
+    return StatefulSchedule(lambda: ats_init(cfg), update)

@@ -6,9 +6,10 @@ the trie ``nodes`` ``[B, R]`` before each target. The logits at positions ``S-R-
 predict them. MSL reads ``Z_valid`` as the children of each node, looked up inside the step from
 the trie arrays in ``context["trie"]`` (no dense ``[R, V]`` masks).
 
-ATS keeps ``{"tau", "step"}`` in ``TrainState.extra["ats"]``; the loss computes ``tau_s`` from the
-current logits (sums over the global batch), uses it, and returns it as ``aux["ats_tau"]`` for
-:func:`update_extra`.
+ATS is a :class:`jaxrec.train.schedules.StatefulSchedule` (:func:`jaxrec.llmrec.ats.ats_schedule`)
+whose state ``{"tau", "step"}`` is ``TrainState.extra["ats"]``; the loss computes ``tau_s`` from
+the current logits (sums over the global batch), uses it, and returns it as ``aux["ats_tau"]``;
+:func:`update_extra` advances the state with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxrec.llmrec.ats import ats_init, ats_rows, ats_statistics, ats_step
+from jaxrec.llmrec.ats import ats_advance, ats_rows, ats_schedule, ats_statistics, ats_target
 from jaxrec.llmrec.config import LossConfig
 from jaxrec.llmrec.trie import children
 from jaxrec.losses import lm_loss, masked_softmax_loss_gather
@@ -27,14 +28,14 @@ __all__ = ["initial_extra", "make_loss_fn", "update_extra"]
 
 
 def initial_extra(cfg: LossConfig) -> dict[str, Any]:
-    return {"ats": ats_init(cfg.ats)} if cfg.ats.enabled else {}
+    return {"ats": ats_schedule(cfg.ats, 1).init()} if cfg.ats.enabled else {}
 
 
 def update_extra(extra: dict[str, Any], aux: dict[str, jax.Array]) -> dict[str, Any]:
     """Stores this step's ATS temperature (no-op without ATS)."""
     if "ats" not in extra:
         return extra
-    return {"ats": {"tau": aux["ats_tau"], "step": extra["ats"]["step"] + 1}}
+    return {"ats": ats_advance(extra["ats"], aux["ats_tau"])}
 
 
 def make_loss_fn(cfg: LossConfig, max_fanout: int, branch_fanout: int):
@@ -44,6 +45,8 @@ def make_loss_fn(cfg: LossConfig, max_fanout: int, branch_fanout: int):
     ``w = 1 - P_valid(y_t)`` (at the loss temperature) is below 0.1 (the paper's gradient-vanishing
     diagnostic, §4.2), and for ATS ``ats_tau``, ``ats_tau_target`` and ``ats_rows``.
     """
+
+    ats = ats_schedule(cfg.ats, branch_fanout)
 
     def loss_fn(model, batch, *, key, context, extra):
         del key
@@ -65,7 +68,8 @@ def make_loss_fn(cfg: LossConfig, max_fanout: int, branch_fanout: int):
             gold = jnp.take_along_axis(logits, jnp.maximum(targets, 0)[..., None], axis=-1)[..., 0]
             rows = ats_rows(jnp.sum(valid, axis=-1), where, cfg.ats.rows, branch_fanout)
             stats = ats_statistics(cand_logits, valid, gold, rows)
-            tau, target = ats_step(extra["ats"], stats, cfg.ats, branch_fanout)
+            tau, _ = ats.update(extra["ats"], stats)
+            target, _ = ats_target(stats, cfg.ats, branch_fanout)
             aux = {"ats_tau": tau, "ats_tau_target": target, "ats_rows": stats["n_rows"]}
         neg_log_p = masked_softmax_loss_gather(
             logits, targets, candidates, temperature=tau, where=where, reduce_fn=None,

@@ -196,6 +196,8 @@ def fit(
     evaluate: Callable[[TrainState], dict[str, float]] | None = None,
     test: Callable[[TrainState], dict[str, float]] | None = None,
     callbacks: Sequence[Callable[[TrainState], None]] = (),
+    refresh: Callable[[TrainState], TrainState] | None = None,
+    refresh_every_steps: int = 0,
     resume: bool = True,
     examples_per_step: int | None = None,
 ) -> FitResult:
@@ -206,7 +208,10 @@ def fit(
     back to it (newer latest checkpoints and log records dropped), so a run killed at any point
     finishes with exactly the parameters, log and checkpoints of an uninterrupted one; a
     finished run run again only repeats the test. ``callbacks`` run after every step (for
-    example to stop a job from outside). At the end the best checkpoint (by
+    example to stop a job from outside). ``refresh(state) -> state`` updates host-driven
+    schedules (:mod:`jaxrec.train.schedules`) in ``state.extra``: at every epoch end before
+    validation, and also every ``refresh_every_steps`` steps when that is > 0; its result is
+    checkpointed, so a resumed run continues the schedule exactly. At the end the best checkpoint (by
     ``cfg.select_metric``) is restored and ``test`` is evaluated on it. ``resume=False`` deletes
     the folder's checkpoints and log first. Writes ``metrics.jsonl``, ``ckpt/`` and
     ``curves.png``; the caller writes ``results.json`` (from :meth:`FitResult.summary`).
@@ -268,8 +273,13 @@ def fit(
                 every = cfg.checkpoint_every_steps
                 if every and host_step % every == 0 and host_step != epoch_end:
                     checkpoint()
+                if refresh is not None and refresh_every_steps and host_step != epoch_end:
+                    if host_step % refresh_every_steps == 0:
+                        state = refresh(state)
                 for callback in callbacks:
                     callback(state)
+            if refresh is not None:
+                state = refresh(state)
             _accumulate(loop, pending, check)
             means = {k: v / max(loop.epoch_count, 1) for k, v in loop.epoch_sums.items()}
             loop.epoch_sums, loop.epoch_count = {}, 0

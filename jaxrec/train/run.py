@@ -133,13 +133,16 @@ def fit_experiment(
     evaluate: Callable[[TrainState], dict[str, float]],
     test: Callable[[TrainState], dict[str, float]],
     describe: Callable[[FitResult], Mapping[str, Any]],
+    refresh: Callable[[TrainState], TrainState] | None = None,
+    refresh_every_steps: int = 0,
     resume: bool = True,
 ) -> dict[str, Any]:
     """Trains ``setup`` with :func:`jaxrec.train.fit` in ``run_dir`` and returns the summary
     ``{"name", **describe(result), **result.summary()}``, also written to ``results.json``.
 
     The lead process holds the folder's :class:`~jaxrec.train.lock.RunLock` throughout and
-    writes ``config.json`` before training; with ``resume`` an existing ``config.json`` must
+    writes ``config.json`` before training (``refresh`` / ``refresh_every_steps``: as for
+    :func:`jaxrec.train.fit`); with ``resume`` an existing ``config.json`` must
     match ``cfg`` (every process checks, so all fail together), ``resume=False`` replaces it.
 
     Raises:
@@ -166,6 +169,8 @@ def fit_experiment(
                 seed=cfg.seed,
                 evaluate=evaluate,
                 test=test,
+                refresh=refresh,
+                refresh_every_steps=refresh_every_steps,
                 resume=resume,
                 examples_per_step=cfg.batch_size,
             )

@@ -144,6 +144,18 @@ class Decoder(nnx.Module):
         Returns:
           ``[B, T, V]`` float32 logits.
         """
+        return self._logits(self._forward(input_ids, attention_mask, dropout_key))
+
+    def hidden_states(
+        self, input_ids: jax.Array, attention_mask: jax.Array | None = None
+    ) -> jax.Array:
+        """The last layer's states after the final norm, ``[B, T, D]`` float32 (HF's
+        ``output_hidden_states[-1]``); deterministic. Arguments as for :meth:`__call__`."""
+        x = self._forward(input_ids, attention_mask, None)
+        return self.norm(x).astype(jnp.float32)
+
+    def _forward(self, input_ids, attention_mask, dropout_key) -> jax.Array:
+        """The residual stream after the last block, ``[B, T, D]``."""
         mask = self._check_inputs(input_ids, attention_mask)
         positions = jnp.maximum(jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1, 0)
         attn = attention_mask_for_slots(
@@ -152,7 +164,7 @@ class Decoder(nnx.Module):
         x, _ = self._run_blocks(
             self._embed(input_ids), positions, attn, kv=None, index=None, dropout_key=dropout_key
         )
-        return self._logits(x)
+        return x
 
     # ----------------------------------------------------------------- decoding
 
