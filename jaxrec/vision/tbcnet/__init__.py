@@ -1,0 +1,21 @@
+"""TBCNet (Yang et al., Pattern Recognition 2026): multi-view action recognition with a fused
+trunk (GAM + multi-view deformable attention with CRPB) and per-view training branches; the
+weighted trunk-branch contrastive loss is :func:`jaxrec.losses.tbc_loss`."""
+
+from jaxrec.vision.tbcnet.attention import DeformableAttention, crpb_bias, reference_grid
+from jaxrec.vision.tbcnet.blocks import GAM, LPU, MLP, LayerScale, MVDABlock
+from jaxrec.vision.tbcnet.sampling import grid_to_index, sample_batched, trilinear_sample
+
+__all__ = [
+    "GAM",
+    "LPU",
+    "MLP",
+    "DeformableAttention",
+    "LayerScale",
+    "MVDABlock",
+    "crpb_bias",
+    "grid_to_index",
+    "reference_grid",
+    "sample_batched",
+    "trilinear_sample",
+]
