@@ -4,9 +4,16 @@ weighted trunk-branch contrastive loss is :func:`jaxrec.losses.tbc_loss`."""
 
 from jaxrec.vision.tbcnet.attention import DeformableAttention, crpb_bias, reference_grid
 from jaxrec.vision.tbcnet.blocks import GAM, LPU, MLP, LayerScale, MVDABlock
+from jaxrec.vision.tbcnet.branch import Branch, SwinBlock
+from jaxrec.vision.tbcnet.model import TBCNet, TBCNetModelConfig, feature_volume
 from jaxrec.vision.tbcnet.sampling import grid_to_index, sample_batched, trilinear_sample
 
 __all__ = [
+    "Branch",
+    "SwinBlock",
+    "TBCNet",
+    "TBCNetModelConfig",
+    "feature_volume",
     "GAM",
     "LPU",
     "MLP",

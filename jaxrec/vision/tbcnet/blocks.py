@@ -46,7 +46,7 @@ class LayerScale(nnx.Module):
         self.gamma = nnx.Param(jnp.full((dim,), init))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.gamma[...] * x
+        return self.gamma[...].reshape((1,) * (x.ndim - 1) + (-1,)) * x
 
 
 class LPU(nnx.Module):
