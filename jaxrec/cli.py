@@ -44,6 +44,7 @@ RUNNERS = {
     "psl": "jaxrec.cf.experiment",
     "gsl": "jaxrec.graph.experiment",
     "msl": "jaxrec.llmrec.experiment",
+    "tbcnet": "jaxrec.vision.tbcnet.experiment",
 }
 
 # data fields whose change means "other data": they name the run after the new dataset.
