@@ -7,8 +7,18 @@ from jaxrec.vision.tbcnet.blocks import GAM, LPU, MLP, LayerScale, MVDABlock
 from jaxrec.vision.tbcnet.branch import Branch, SwinBlock
 from jaxrec.vision.tbcnet.model import TBCNet, TBCNetModelConfig, feature_volume
 from jaxrec.vision.tbcnet.sampling import grid_to_index, sample_batched, trilinear_sample
+from jaxrec.vision.tbcnet.video_io import (
+    ClipError,
+    load_folder_clip,
+    load_hdf5_clip,
+    read_split_csv,
+)
 
 __all__ = [
+    "ClipError",
+    "load_folder_clip",
+    "load_hdf5_clip",
+    "read_split_csv",
     "Branch",
     "SwinBlock",
     "TBCNet",
