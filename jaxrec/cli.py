@@ -45,6 +45,7 @@ RUNNERS = {
     "gsl": "jaxrec.graph.experiment",
     "msl": "jaxrec.llmrec.experiment",
     "soft": "jaxrec.llmrec.soft_experiment",
+    "tbcnet": "jaxrec.vision.tbcnet.experiment",
 }
 
 # data fields whose change means "other data": they name the run after the new dataset.

@@ -3,6 +3,7 @@
 
 from jaxrec.losses._masked_softmax import lm_loss, masked_softmax_loss, masked_softmax_loss_gather
 from jaxrec.losses._ranking import bpr_loss, psl_loss, softmax_loss
+from jaxrec.losses._tbc import classification_ce, tbc_loss, tbcnet_objective
 
 __all__ = [
     "bpr_loss",
@@ -11,4 +12,7 @@ __all__ = [
     "masked_softmax_loss_gather",
     "psl_loss",
     "softmax_loss",
+    "classification_ce",
+    "tbc_loss",
+    "tbcnet_objective",
 ]

@@ -1,5 +1,6 @@
 """Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
-decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`."""
+decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
+(r3d_18) video backbone: :mod:`jaxrec.models.video`."""
 
 from jaxrec.models import llm
 from jaxrec.models.cf import (
@@ -16,6 +17,7 @@ from jaxrec.models.cf import (
     score_pairs,
 )
 from jaxrec.models.gcn import GCN, GCNLayer
+from jaxrec.models.video import R3D, load_torchvision_r3d, torchvision_name_map
 
 __all__ = [
     "GCN",
@@ -32,4 +34,7 @@ __all__ = [
     "lightgcn_propagate",
     "llm",
     "score_pairs",
+    "R3D",
+    "load_torchvision_r3d",
+    "torchvision_name_map",
 ]
