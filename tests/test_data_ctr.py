@@ -71,3 +71,28 @@ def test_planted_world_oracle():
     assert 0.75 < oracle < 0.95
     shuffled = float(auc(world.test.label, np.random.default_rng(0).permutation(world.test_logit)))
     assert abs(shuffled - 0.5) < 0.06
+
+
+def test_movielens_ctr(shared_data):
+    from jaxrec.data.ctr_movielens import MOVIELENS_CTR_FIELDS, load_movielens_ctr
+
+    root = shared_data / "ctr" / "movielens-100k"
+    train, valid, test = load_movielens_ctr(root)
+    assert (len(train), len(valid), len(test)) == (80000, 10000, 10000)
+    assert train.fields == MOVIELENS_CTR_FIELDS
+    raw = np.loadtxt(root / "u.data", dtype=np.int64)
+    ts = np.sort(raw[:, 3], kind="stable")
+    # Chronological: labels follow the timestamp-sorted ratings, train before valid before test.
+    order = np.argsort(raw[:, 3], kind="stable")
+    labels = np.concatenate([train.label, valid.label, test.label])
+    np.testing.assert_array_equal(labels, (raw[order, 2] >= 4).astype(np.float32))
+    assert ts[79999] <= ts[80000]
+    # Vocab fit on train only: every train value is known (id >= 1) except a missing release date
+    # (item 267 "unknown"); gender has 2 values + OOV.
+    assert (train.x[:, :7] >= 1).all() and train.vocab_sizes[3] == 3
+    no_date = train.x[:, 7] == 0
+    assert no_date.any() and (raw[order[:80000], 1][no_date] == 267).all()
+    # Genres: Toy Story (item 1) is Animation, Children's, Comedy = u.genre 3, 4, 5 -> ids 4, 5, 6.
+    genres, gvocab = train.sequences["genres"]
+    row = int(np.argmax(raw[order[:80000], 1] == 1))
+    assert gvocab == 20 and sorted(g for g in genres[row] if g) == [4, 5, 6]

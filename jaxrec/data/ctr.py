@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +34,15 @@ __all__ = [
 @dataclass(frozen=True)
 class CTRTable:
     """One CTR split. ``x``: int32 [N, K]; ``label``: float32 [N]; ``fields``: K names;
-    ``vocab_sizes``: int [K] (every id of field k lies in ``[0, vocab_sizes[k])``)."""
+    ``vocab_sizes``: int [K] (every id of field k lies in ``[0, vocab_sizes[k])``).
+    ``sequences``: multi-valued fields, name -> (int32 [N, L] ids padded with 0, vocab size);
+    a model mean-pools the non-padding embeddings of each row (FuxiCTR's sequence fields)."""
 
     x: np.ndarray
     label: np.ndarray
     fields: tuple[str, ...]
     vocab_sizes: tuple[int, ...]
+    sequences: dict[str, tuple[np.ndarray, int]] = field(default_factory=dict)
 
     @property
     def offsets(self) -> np.ndarray:
