@@ -33,7 +33,7 @@ def _write(tmp_path, data, vocab=(3, 4)):
 def test_gift_cards_reader(shared_data):
     root = shared_data / "ctr" / "amazon_gift_cards"
     table = load_fuxictr_h5(root / "valid.h5")
-    fields, vocab = load_feature_map(root / "feature_map.json")
+    fields, vocab, _ = load_feature_map(root / "feature_map.json")
     assert table.fields == fields and len(fields) == 13
     assert table.fields == tuple((root / "field.txt").read_text().split())
     assert table.x.shape == (15241, 13) and table.x.dtype == np.int32
@@ -96,3 +96,35 @@ def test_movielens_ctr(shared_data):
     genres, gvocab = train.sequences["genres"]
     row = int(np.argmax(raw[order[:80000], 1] == 1))
     assert gvocab == 20 and sorted(g for g in genres[row] if g) == [4, 5, 6]
+
+
+def test_preprocess_csv_roundtrip(tmp_path):
+    from jaxrec.data.ctr_preprocess import preprocess_csv
+
+    header = "city,price,tags,label\n"
+    (tmp_path / "train.csv").write_text(
+        header + "a,1.0,x^y,1\na,2.0,y,0\nb,3.0,,1\nc,4.0,z^x^y,0\n"
+    )
+    (tmp_path / "test.csv").write_text(header + "a,9.0,y^w,1\nd,,x,0\n")
+    fmap = preprocess_csv(
+        {"train": tmp_path / "train.csv", "test": tmp_path / "test.csv"},
+        tmp_path / "out",
+        categorical=["city"],
+        numeric_buckets={"price": 2},
+        sequences={"tags": 2},
+        min_categr_count=2,
+    )
+    # city: only "a" is seen twice -> {a: 1}, the rest OOV 0; tags x, y (twice each) -> 1, 2.
+    assert fmap["feature_specs"]["city"]["vocab_size"] == 2
+    train = load_fuxictr_h5(tmp_path / "out" / "train.h5")
+    test = load_fuxictr_h5(tmp_path / "out" / "test.h5")
+    np.testing.assert_array_equal(train.x, [[1, 1], [1, 1], [0, 2], [0, 2]])
+    np.testing.assert_array_equal(test.x, [[1, 2], [0, 0]])  # price 9 > median; empty -> 0
+    np.testing.assert_array_equal(train.sequences["tags"][0], [[1, 2], [2, 0], [0, 0], [0, 1]])
+    np.testing.assert_array_equal(test.sequences["tags"][0], [[2, 0], [1, 0]])
+    np.testing.assert_array_equal(test.label, [1, 0])
+    (tmp_path / "bad.csv").write_text(header + "a,1.0,x,yes\n")
+    with pytest.raises(DataFormatError, match="row 0: label 'label' = 'yes'"):
+        preprocess_csv({"train": tmp_path / "bad.csv"}, tmp_path / "o2", categorical=["city"])
+    with pytest.raises(DataFormatError, match="unknown field"):
+        preprocess_csv({"train": tmp_path / "train.csv"}, tmp_path / "o3", categorical=["zip"])

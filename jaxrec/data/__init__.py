@@ -8,6 +8,7 @@ optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only wh
 from jaxrec.data.batches import InteractionBatches
 from jaxrec.data.ctr import CTRTable, CTRWorld, load_fuxictr_h5, synthetic_ctr_world
 from jaxrec.data.ctr_movielens import load_movielens_ctr
+from jaxrec.data.ctr_preprocess import preprocess_csv
 from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validation
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.node_graph import NodeGraph, row_normalize
@@ -36,6 +37,7 @@ __all__ = [
     "CTRWorld",
     "load_fuxictr_h5",
     "load_movielens_ctr",
+    "preprocess_csv",
     "synthetic_ctr_world",
     "CFDataset",
     "DataFormatError",

@@ -94,25 +94,35 @@ def validate_ctr(
     return CTRTable(x.astype(np.int32), label.astype(np.float32), fields, vocab)
 
 
-def load_feature_map(path: str | Path) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Field names (in column ``index`` order) and vocab sizes from a FuxiCTR ``feature_map.json``.
-    Only categorical fields are supported; any other type is a :class:`DataFormatError`."""
+def load_feature_map(
+    path: str | Path,
+) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, tuple[list[int], int]]]:
+    """From a FuxiCTR ``feature_map.json``: categorical field names (in column ``index`` order),
+    their vocab sizes, and the sequence fields (name -> (column indices, vocab size)). Any other
+    field type is a :class:`DataFormatError`."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: feature map not found")
     specs = json.loads(path.read_text())["feature_specs"]
+    seqs: dict[str, tuple[list[int], int]] = {}
+    cats: dict[str, dict] = {}
     for name, spec in specs.items():
-        if spec.get("type") != "categorical":
+        if spec.get("type") == "categorical":
+            cats[name] = spec
+        elif spec.get("type") == "sequence":
+            seqs[name] = (list(spec["index"]), int(spec["vocab_size"]))
+        else:
             raise DataFormatError(
-                f"{path}: field {name!r} has type {spec.get('type')!r}; only categorical is read"
+                f"{path}: field {name!r} has type {spec.get('type')!r}; "
+                "only categorical and sequence are read"
             )
-    order = sorted(specs, key=lambda n: specs[n]["index"])
-    return tuple(order), tuple(int(specs[n]["vocab_size"]) for n in order)
+    order = sorted(cats, key=lambda n: cats[n]["index"])
+    return tuple(order), tuple(int(cats[n]["vocab_size"]) for n in order), seqs
 
 
 def load_fuxictr_h5(h5_path: str | Path, feature_map: str | Path | None = None) -> CTRTable:
-    """Read a FuxiCTR h5 split (``data`` [N, K + 1], label last) checked against its feature map
-    (default: ``feature_map.json`` beside the h5 file)."""
+    """Read a FuxiCTR h5 split (``data`` [N, columns + 1], label last) checked against its feature
+    map (default: ``feature_map.json`` beside the h5 file)."""
     try:
         import h5py
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -120,16 +130,33 @@ def load_fuxictr_h5(h5_path: str | Path, feature_map: str | Path | None = None) 
     h5_path = Path(h5_path)
     if not h5_path.is_file():
         raise DataFormatError(f"{h5_path}: file not found")
-    fields, vocab = load_feature_map(feature_map or h5_path.with_name("feature_map.json"))
+    map_path = Path(feature_map or h5_path.with_name("feature_map.json"))
+    fields, vocab, seqs = load_feature_map(map_path)
+    width = len(fields) + sum(len(cols) for cols, _ in seqs.values())
     with h5py.File(h5_path, "r") as f:
         if "data" not in f:
             raise DataFormatError(f"{h5_path}: no 'data' dataset (keys {list(f)})")
         data = f["data"][:]
-    if data.ndim != 2 or data.shape[1] != len(fields) + 1:
+    if data.ndim != 2 or data.shape[1] != width + 1:
         raise DataFormatError(
-            f"{h5_path}: {data.shape[-1]} columns but feature_map.json has {len(fields)} fields + 1 label"
+            f"{h5_path}: {data.shape[-1]} columns but {map_path.name} describes {width} "
+            "feature columns + 1 label"
         )
-    return validate_ctr(data[:, :-1], data[:, -1], fields, vocab, str(h5_path))
+    with open(map_path) as fm:
+        specs = json.load(fm)["feature_specs"]
+    cat_cols = [specs[n]["index"] for n in fields]
+    table = validate_ctr(data[:, cat_cols], data[:, -1], fields, vocab, str(h5_path))
+    sequences = {}
+    for name, (cols, size) in seqs.items():
+        checked = validate_ctr(
+            data[:, cols],
+            data[:, -1],
+            [f"{name}[{j}]" for j in range(len(cols))],
+            [size] * len(cols),
+            str(h5_path),
+        )
+        sequences[name] = (checked.x, size)
+    return CTRTable(table.x, table.label, fields, vocab, sequences)
 
 
 def select_fields(table: CTRTable, names: Sequence[str]) -> CTRTable:
