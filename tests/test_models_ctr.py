@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 from jax.sharding import AxisType
 
-from jaxrec.models.ctr import FM, DeepFM, FmFM, FwFM, fm_interaction, l2_embedding
+from jaxrec.models.ctr import FM, DCNv2, DeepFM, FmFM, FwFM, fm_interaction, l2_embedding
 
 RULES = (("vocab", "fsdp"), ("embed", None))
 VOCAB = (5, 4, 3, 6)  # three categorical fields + one sequence field
@@ -105,3 +105,25 @@ def test_fm_identity_and_l2():
     np.testing.assert_allclose(
         l2_embedding(jnp.asarray(emb), 0.1), 0.1 * np.sum(emb**2) / 6, rtol=1e-6
     )
+
+
+def np_mlp(layers, h, relu_last=False):
+    for n, layer in enumerate(layers):
+        h = h @ np.asarray(layer.kernel[...], np.float64) + np.asarray(layer.bias[...], np.float64)
+        if n < len(layers) - 1 or relu_last:
+            h = np.maximum(h, 0)
+    return h
+
+
+def test_dcnv2_matches_numpy():
+    model = build(DCNv2, hidden=(5, 4), num_cross=2)
+    x, seq = inputs()
+    logit, _ = model(jnp.asarray(x), [jnp.asarray(seq)])
+    emb, _ = np_embed(model, x, seq)
+    x0 = emb.reshape(len(x), -1)
+    h = x0
+    for layer in model.cross:  # x_{l+1} = x_0 * (W x_l + b) + x_l
+        h = x0 * np_mlp([layer], h) + h
+    deep = np_mlp(model.mlp.layers, x0, relu_last=True)
+    expect = np_mlp([model.out], np.concatenate([h, deep], -1))[:, 0]
+    np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)
