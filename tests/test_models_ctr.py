@@ -10,7 +10,16 @@ import pytest
 from flax import nnx
 from jax.sharding import AxisType
 
-from jaxrec.models.ctr import FM, DCNv2, DeepFM, FmFM, FwFM, fm_interaction, l2_embedding
+from jaxrec.models.ctr import (
+    FM,
+    AutoIntPlus,
+    DCNv2,
+    DeepFM,
+    FmFM,
+    FwFM,
+    fm_interaction,
+    l2_embedding,
+)
 
 RULES = (("vocab", "fsdp"), ("embed", None))
 VOCAB = (5, 4, 3, 6)  # three categorical fields + one sequence field
@@ -126,4 +135,27 @@ def test_dcnv2_matches_numpy():
         h = x0 * np_mlp([layer], h) + h
     deep = np_mlp(model.mlp.layers, x0, relu_last=True)
     expect = np_mlp([model.out], np.concatenate([h, deep], -1))[:, 0]
+    np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_autoint_matches_numpy():
+    model = build(AutoIntPlus, hidden=(5,), attention_layers=2, attention_dim=4, num_heads=2)
+    x, seq = inputs()
+    logit, _ = model(jnp.asarray(x), [jnp.asarray(seq)])
+    emb, _ = np_embed(model, x, seq)
+    h = emb
+    for layer in model.attention:
+        w = {
+            n: np.asarray(getattr(layer, n).kernel[...], np.float64) for n in ("q", "k", "v", "res")
+        }
+        out = np.zeros((len(x), 4, 4))
+        for head in range(2):
+            cols = slice(2 * head, 2 * head + 2)
+            q, k, v = (h @ w[n][:, cols] for n in ("q", "k", "v"))
+            s = np.einsum("bfd,bgd->bfg", q, k)
+            a = np.exp(s - s.max(-1, keepdims=True))
+            out[..., cols] = (a / a.sum(-1, keepdims=True)) @ v
+        h = np.maximum(out + h @ w["res"], 0)
+    expect = np_mlp([model.out], h.reshape(len(x), -1))[:, 0]
+    expect = expect + np_mlp(model.mlp.layers, emb.reshape(len(x), -1))[:, 0]
     np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)

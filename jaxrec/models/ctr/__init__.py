@@ -1,13 +1,16 @@
 """CTR model zoo: one concatenated field-embedding table (:mod:`.embedding`) and the pair-interaction
-families FM / FwFM / FmFM (:mod:`.fm`) DeepFM (:mod:`.deepfm`) and DCNv2 (:mod:`.dcnv2`). Every model maps ids
+families FM / FwFM / FmFM (:mod:`.fm`) DeepFM (:mod:`.deepfm`) , DCNv2 (:mod:`.dcnv2`) and AutoInt+ (:mod:`.autoint`). Every model maps ids
 ``x`` int [B, K] (+ sequence ids) to ``(logit [B], field embeddings [B, F, D])``."""
 
+from jaxrec.models.ctr.autoint import AutoIntPlus, FieldSelfAttention
 from jaxrec.models.ctr.dcnv2 import DCNv2
 from jaxrec.models.ctr.deepfm import MLP, DeepFM
 from jaxrec.models.ctr.embedding import FieldEmbedding, l2_embedding, sequence_inputs
 from jaxrec.models.ctr.fm import FM, FmFM, FwFM, fm_interaction, pair_indices
 
 __all__ = [
+    "AutoIntPlus",
+    "FieldSelfAttention",
     "DCNv2",
     "FM",
     "MLP",
