@@ -15,6 +15,7 @@ from jaxrec.models.ctr import (
     AutoIntPlus,
     DCNv2,
     DeepFM,
+    FinalMLP,
     FmFM,
     FwFM,
     fm_interaction,
@@ -158,4 +159,26 @@ def test_autoint_matches_numpy():
         h = np.maximum(out + h @ w["res"], 0)
     expect = np_mlp([model.out], h.reshape(len(x), -1))[:, 0]
     expect = expect + np_mlp(model.mlp.layers, emb.reshape(len(x), -1))[:, 0]
+    np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_finalmlp_matches_numpy():
+    model = build(FinalMLP, hidden1=(6, 4), hidden2=(6,), gate_hidden=(5,), num_heads=2)
+    x, seq = inputs()
+    logit, _ = model(jnp.asarray(x), [jnp.asarray(seq)])
+    emb, _ = np_embed(model, x, seq)
+    e = emb.reshape(len(x), -1)
+    ctx = np.asarray(model.context[...], np.float64)
+    o = []
+    for i in range(2):
+        gate = 2.0 / (1.0 + np.exp(-np_mlp(model.gates[i].layers, ctx[i][None])))
+        o.append(np_mlp(model.streams[i].layers, e * gate, relu_last=True))
+    w1 = np.asarray(model.w1.kernel[...], np.float64)[:, 0]
+    b = float(model.w1.bias[...][0])
+    w2 = np.asarray(model.w2.kernel[...], np.float64)[:, 0]
+    w3 = np.asarray(model.w3[...], np.float64)
+    expect = np.zeros(len(x))
+    for h in range(2):  # o_1 chunks of 2, o_2 chunks of 3
+        a, c = o[0][:, 2 * h : 2 * h + 2], o[1][:, 3 * h : 3 * h + 3]
+        expect += b + a @ w1 + c @ w2 + np.einsum("bi,ij,bj->b", a, w3[h], c)
     np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)

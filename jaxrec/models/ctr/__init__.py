@@ -6,9 +6,11 @@ from jaxrec.models.ctr.autoint import AutoIntPlus, FieldSelfAttention
 from jaxrec.models.ctr.dcnv2 import DCNv2
 from jaxrec.models.ctr.deepfm import MLP, DeepFM
 from jaxrec.models.ctr.embedding import FieldEmbedding, l2_embedding, sequence_inputs
+from jaxrec.models.ctr.finalmlp import FinalMLP
 from jaxrec.models.ctr.fm import FM, FmFM, FwFM, fm_interaction, pair_indices
 
 __all__ = [
+    "FinalMLP",
     "AutoIntPlus",
     "FieldSelfAttention",
     "DCNv2",
