@@ -18,6 +18,7 @@ from jaxrec.models.ctr import (
     FinalMLP,
     FmFM,
     FwFM,
+    WuKong,
     fm_interaction,
     l2_embedding,
 )
@@ -182,3 +183,24 @@ def test_finalmlp_matches_numpy():
         a, c = o[0][:, 2 * h : 2 * h + 2], o[1][:, 3 * h : 3 * h + 3]
         expect += b + a @ w1 + c @ w2 + np.einsum("bi,ij,bj->b", a, w3[h], c)
     np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_wukong_matches_numpy():
+    model = build(WuKong, num_layers=2, n_fmb=2, n_lcb=2, rank=3, fmb_hidden=(5,), hidden=(4,))
+    x, seq = inputs()
+    logit, _ = model(jnp.asarray(x), [jnp.asarray(seq)])
+    h, _ = np_embed(model, x, seq)
+
+    def ln(t, norm):
+        mu, var = t.mean(-1, keepdims=True), t.var(-1, keepdims=True)
+        scale, bias = (np.asarray(v[...], np.float64) for v in (norm.scale, norm.bias))
+        return (t - mu) / np.sqrt(var + norm.epsilon) * scale + bias
+
+    for layer in model.layers:  # layer 0: 4 -> 4 fields, identity residual
+        b = len(h)
+        fm = np.einsum("bnd,bmd->bnm", h, h) @ np.asarray(layer.proj[...], np.float64)
+        fmb = np_mlp(layer.fm_mlp.layers, ln(fm.reshape(b, -1), layer.fm_norm)).reshape(b, 2, D)
+        lcb = np.einsum("ln,bnd->bld", np.asarray(layer.lcb[...], np.float64), h)
+        h = ln(np.concatenate([fmb, lcb], 1) + h, layer.norm)
+    expect = np_mlp(model.mlp.layers, h.reshape(len(x), -1))[:, 0]
+    np.testing.assert_allclose(logit, expect, rtol=1e-4, atol=1e-4)

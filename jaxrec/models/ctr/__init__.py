@@ -1,4 +1,4 @@
-"""CTR model zoo: one concatenated field-embedding table (:mod:`.embedding`) and the pair-interaction
+"""CTR model zoo: one concatenated field-embedding table (:mod:`.embedding`), FinalMLP (:mod:`.finalmlp`), WuKong (:mod:`.wukong`) and the pair-interaction
 families FM / FwFM / FmFM (:mod:`.fm`) DeepFM (:mod:`.deepfm`) , DCNv2 (:mod:`.dcnv2`) and AutoInt+ (:mod:`.autoint`). Every model maps ids
 ``x`` int [B, K] (+ sequence ids) to ``(logit [B], field embeddings [B, F, D])``."""
 
@@ -8,8 +8,11 @@ from jaxrec.models.ctr.deepfm import MLP, DeepFM
 from jaxrec.models.ctr.embedding import FieldEmbedding, l2_embedding, sequence_inputs
 from jaxrec.models.ctr.finalmlp import FinalMLP
 from jaxrec.models.ctr.fm import FM, FmFM, FwFM, fm_interaction, pair_indices
+from jaxrec.models.ctr.wukong import WuKong, WukongLayer
 
 __all__ = [
+    "WuKong",
+    "WukongLayer",
     "FinalMLP",
     "AutoIntPlus",
     "FieldSelfAttention",
