@@ -1,6 +1,7 @@
-"""CTR model zoo: one concatenated field-embedding table (:mod:`.embedding`), FinalMLP (:mod:`.finalmlp`), WuKong (:mod:`.wukong`) and the pair-interaction
-families FM / FwFM / FmFM (:mod:`.fm`) DeepFM (:mod:`.deepfm`) , DCNv2 (:mod:`.dcnv2`) and AutoInt+ (:mod:`.autoint`). Every model maps ids
-``x`` int [B, K] (+ sequence ids) to ``(logit [B], field embeddings [B, F, D])``."""
+"""CTR model zoo over one concatenated field-embedding table (:mod:`.embedding`): FM / FwFM / FmFM
+(:mod:`.fm`), DeepFM (:mod:`.deepfm`), DCNv2 (:mod:`.dcnv2`), AutoInt+ (:mod:`.autoint`),
+FinalMLP (:mod:`.finalmlp`), WuKong (:mod:`.wukong`). Every model maps ids ``x`` int [B, K]
+(+ sequence ids) to ``(logit [B], field embeddings [B, F, D])``."""
 
 from jaxrec.models.ctr.autoint import AutoIntPlus, FieldSelfAttention
 from jaxrec.models.ctr.dcnv2 import DCNv2
