@@ -1,11 +1,14 @@
 """Data: collaborative filtering (interactions), node-classification graphs (Planetoid,
-synthetic SBM) and item-title sequences (MSL/BIGRec CSV, synthetic title world): file formats -> numpy, splits, samplers, batch iterators.
+synthetic SBM), CTR tables (FuxiCTR h5, MovieLens 100K, planted world) and item-title sequences (MSL/BIGRec CSV, synthetic title world): file formats -> numpy, splits, samplers, batch iterators.
 
 The TFDS/grain input path (``interaction_dataset``, ``tfds_interaction_dataset``) needs the
 optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only when called.
 """
 
 from jaxrec.data.batches import InteractionBatches
+from jaxrec.data.ctr import CTRTable, CTRWorld, load_fuxictr_h5, synthetic_ctr_world
+from jaxrec.data.ctr_movielens import load_movielens_ctr
+from jaxrec.data.ctr_preprocess import preprocess_csv
 from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validation
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.node_graph import NodeGraph, row_normalize
@@ -30,6 +33,12 @@ from jaxrec.data.title_sequences import (
 )
 
 __all__ = [
+    "CTRTable",
+    "CTRWorld",
+    "load_fuxictr_h5",
+    "load_movielens_ctr",
+    "preprocess_csv",
+    "synthetic_ctr_world",
     "CFDataset",
     "DataFormatError",
     "GrainBatches",

@@ -1,8 +1,10 @@
 """Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
 decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
 (r3d_18) video backbone: :mod:`jaxrec.models.video`."""
+"""Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
+decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`."""
 
-from jaxrec.models import llm
+from jaxrec.models import ctr, llm
 from jaxrec.models.cf import (
     MF,
     BipartiteGraph,
@@ -32,6 +34,7 @@ __all__ = [
     "graph_conv",
     "l2_normalize",
     "lightgcn_propagate",
+    "ctr",
     "llm",
     "score_pairs",
     "R3D",
