@@ -24,6 +24,7 @@ from jaxrec.diffusion.schedules import (
     make_noise_schedule,
     to_x0_eps,
 )
+from jaxrec.diffusion.training import make_denoising_loss
 
 __all__ = [
     "PREDICTION_TYPES",
@@ -43,6 +44,7 @@ __all__ = [
     "dpm_solver_pp_sample",
     "dpm_solver_pp_step",
     "dpm_solver_timesteps",
+    "make_denoising_loss",
     "make_noise_schedule",
     "to_x0_eps",
 ]
