@@ -44,6 +44,7 @@ RUNNERS = {
     "psl": "jaxrec.cf.experiment",
     "gsl": "jaxrec.graph.experiment",
     "msl": "jaxrec.llmrec.experiment",
+    "llmservice": "jaxrec.llmservice.experiment",
 }
 
 # data fields whose change means "other data": they name the run after the new dataset.

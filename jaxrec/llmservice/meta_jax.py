@@ -148,6 +148,37 @@ def _batches(x, y, batch_size: int, rng: np.random.Generator) -> dict[str, np.nd
     }
 
 
+_apply = jax.jit(lambda model, x: model(x))
+
+
+def _model_fn(in_dim: int, c: MLPConfig):
+    return lambda rngs: MLP(in_dim, c.hidden, c.layers, c.dropout, rngs=rngs)
+
+
+def _init_state(in_dim: int, c: MLPConfig) -> train.TrainState:
+    return train.init_train_state(_model_fn(in_dim, c), optax.adam(c.lr), c.seed)[1]
+
+
+@functools.lru_cache(maxsize=16)
+def _programs(in_dim: int, c: MLPConfig):
+    """``(graphdef, step, epoch, val_l1)``, built once per input size and recipe so that the
+    folds of a cross-validation reuse the compiled epoch."""
+    tx = optax.adam(c.lr)
+    graphdef = train.split_model(nnx.eval_shape(lambda: _model_fn(in_dim, c)(nnx.Rngs(0))))[0]
+    step = train.make_train_step(graphdef, tx, mlp_loss)
+
+    @jax.jit
+    def epoch(state, batches, key):
+        return jax.lax.scan(lambda s, b: step(s, b, key, None), state, batches)[0]
+
+    @jax.jit
+    def val_l1(params, model_state, xv, yv):
+        pred = nnx.merge(graphdef, params, model_state)(xv) * 100.0
+        return jnp.mean(jnp.abs(pred - yv))
+
+    return graphdef, step, epoch, val_l1
+
+
 @dataclasses.dataclass
 class MLPRegressor:
     """The MLP meta-model behind the ``fit / predict`` interface (see the module docstring)."""
@@ -156,12 +187,8 @@ class MLPRegressor:
 
     def build(self, in_dim: int):
         """``(graphdef, state, train_step)`` of a fresh model (used by the device test)."""
-        c = self.cfg
-        tx = optax.adam(c.lr)
-        graphdef, state = train.init_train_state(
-            lambda rngs: MLP(in_dim, c.hidden, c.layers, c.dropout, rngs=rngs), tx, c.seed
-        )
-        return graphdef, state, train.make_train_step(graphdef, tx, mlp_loss)
+        graphdef, step, _, _ = _programs(in_dim, self.cfg)
+        return graphdef, _init_state(in_dim, self.cfg), step
 
     def fit(self, x, y, tasks) -> MLPRegressor:
         c = self.cfg
@@ -173,23 +200,14 @@ class MLPRegressor:
         self.scale_ = Standardizer.fit(x[fold.train])
         xt, yt = self.scale_(x[fold.train]), y[fold.train]
         xv, yv = self.scale_(x[fold.test]), y[fold.test]
-        graphdef, state, step = self.build(x.shape[1])
-
-        @jax.jit
-        def epoch(state, batches, key):
-            return jax.lax.scan(lambda s, b: step(s, b, key, None), state, batches)[0]
-
-        @jax.jit
-        def val_l1(params, xv, yv):
-            pred = nnx.merge(graphdef, params, state.model_state)(xv) * 100.0
-            return jnp.mean(jnp.abs(pred - yv))
-
+        graphdef, _, epoch, val_l1 = _programs(x.shape[1], c)
+        state = _init_state(x.shape[1], c)
         rng = np.random.default_rng(c.seed)
         key = jax.random.key(c.seed)
         best, best_params, bad = np.inf, state.params, 0
         for e in range(c.max_epochs):
             state = epoch(state, _batches(xt, yt, c.batch_size, rng), jax.random.fold_in(key, e))
-            l1 = float(val_l1(state.params, xv, yv))
+            l1 = float(val_l1(state.params, state.model_state, xv, yv))
             if l1 < best:
                 best, best_params, bad = l1, state.params, 0
             else:
@@ -201,5 +219,5 @@ class MLPRegressor:
         return self
 
     def predict(self, x) -> np.ndarray:
-        pred = jax.jit(lambda m, a: m(a))(self.model_, jnp.asarray(self.scale_(np.asarray(x))))
+        pred = _apply(self.model_, jnp.asarray(self.scale_(np.asarray(x))))
         return np.asarray(pred, np.float64) * 100.0

@@ -1,0 +1,44 @@
+"""Configuration of an ``llmservice`` run (``jaxrec run llmservice/<name>``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxrec.llmservice.evaluate import EstimationConfig
+from jaxrec.llmservice.simulate import SimConfig
+
+__all__ = ["LLMServiceExperiment"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMServiceExperiment:
+    """Attributes:
+    name: run name; method: ``"llmservice"`` (the CLI runner key).
+    world: ``"simulated"`` (:mod:`jaxrec.llmservice.simulate`).
+    sim: the simulated world's sizes and planted effects.
+    estimation: features, profile size, folds, meta-models and their search.
+    ablation: also run each single feature of ``estimation.features`` alone (paper Table 3).
+    sample_study: numbers of unlabelled examples per setting for the sample-size study (RF);
+      empty: skip.
+    selection_method: whose estimates pick services and contexts (the paper: RF).
+    seed: world draw, folds, searches and Sample_n draws.
+    """
+
+    name: str = "llmservice-simulated"
+    method: str = "llmservice"
+    world: str = "simulated"
+    sim: SimConfig = SimConfig()
+    estimation: EstimationConfig = EstimationConfig()
+    ablation: bool = True
+    sample_study: tuple[int, ...] = (50, 100, 200, 400)
+    selection_method: str = "rf"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.world != "simulated":
+            raise ValueError(f"world must be 'simulated', got {self.world!r}")
+        if self.selection_method not in self.estimation.meta_models:
+            raise ValueError(
+                f"selection_method {self.selection_method!r} is not among the meta-models "
+                f"{self.estimation.meta_models}"
+            )
