@@ -33,6 +33,7 @@ def test_world_shapes_and_truth(world):
     assert np.isfinite(world.features["ppl"]).all() and (world.features["nll"] >= 0).all()
 
 
+@pytest.mark.slow
 def test_meta_models_beat_avgtrain_and_selection_beats_random(world):
     preds = evaluate.estimate(world, EST, seed=0)
     tab = evaluate.mae_table(world, preds, EST.n_folds)

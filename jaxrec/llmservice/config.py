@@ -17,7 +17,8 @@ class LLMServiceExperiment:
     world: ``"simulated"`` (:mod:`jaxrec.llmservice.simulate`).
     sim: the simulated world's sizes and planted effects.
     estimation: features, profile size, folds, meta-models and their search.
-    ablation: also run each single feature of ``estimation.features`` alone (paper Table 3).
+    ablation: also run each single feature of ``estimation.features`` alone (paper Table 3)
+      with the meta-models ``ablation_models``.
     sample_study: numbers of unlabelled examples per setting for the sample-size study (RF);
       empty: skip.
     selection_method: whose estimates pick services and contexts (the paper: RF).
@@ -30,6 +31,7 @@ class LLMServiceExperiment:
     sim: SimConfig = SimConfig()
     estimation: EstimationConfig = EstimationConfig()
     ablation: bool = True
+    ablation_models: tuple[str, ...] = ("knn3", "mlp", "rf", "xgb")
     sample_study: tuple[int, ...] = (50, 100, 200, 400)
     selection_method: str = "rf"
     seed: int = 0

@@ -29,12 +29,13 @@ def run_study(cfg: LLMServiceExperiment, world) -> dict[str, Any]:
     out: dict[str, Any] = {"table1": evaluate.mae_table(world, preds, est.n_folds, cfg.seed)}
     out["paper_totals"] = evaluate.PAPER_TOTALS
     if cfg.ablation and len(est.features) > 1:
-        ablation = {"+".join(est.features): {m: out["table1"][m]["total"] for m in est.meta_models}}
+        models = tuple(m for m in cfg.ablation_models if m in est.meta_models)
+        ablation = {"+".join(est.features): {m: out["table1"][m]["total"] for m in models}}
         for f in est.features:
             one = dataclasses.replace(est, features=(f,), sample_sizes=())
-            p = evaluate.estimate(world, one, cfg.seed, methods=est.meta_models)
+            p = evaluate.estimate(world, one, cfg.seed, methods=models)
             tab = evaluate.mae_table(world, p, est.n_folds, cfg.seed)
-            ablation[f] = {m: tab[m]["total"] for m in est.meta_models}
+            ablation[f] = {m: tab[m]["total"] for m in models}
         out["ablation"] = ablation
     study = {}
     for n in cfg.sample_study:
