@@ -19,7 +19,7 @@ from jaxrec.llmservice.features import FEATURES
 from jaxrec.llmservice.simulate import simulate
 from jaxrec.train import RunLock, write_json_atomic
 
-__all__ = ["run", "run_study"]
+__all__ = ["make_world", "run", "run_study"]
 
 
 def run_study(cfg: LLMServiceExperiment, world) -> dict[str, Any]:
@@ -63,6 +63,19 @@ def run_study(cfg: LLMServiceExperiment, world) -> dict[str, Any]:
     return out
 
 
+def make_world(cfg: LLMServiceExperiment):
+    """The configured world: simulated, or real generations of local HF folders."""
+    if cfg.world == "simulated":
+        return simulate(cfg.sim, cfg.seed)
+    from jaxrec.llmservice.hf_world import hf_world
+
+    return hf_world(
+        cfg.services, cfg.task_folder, num_contexts=cfg.num_contexts,
+        num_examples=cfg.num_examples, shots=cfg.shots, demo_pool=cfg.demo_pool,
+        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+    )  # fmt: skip
+
+
 def run(cfg: LLMServiceExperiment, run_dir: str | Path, *, resume: bool = True) -> dict[str, Any]:
     """Builds the world, runs :func:`run_study` and writes ``config.json`` / ``results.json``.
     (The simulated study has no training state to resume; ``resume`` is accepted for the CLI.)"""
@@ -71,7 +84,7 @@ def run(cfg: LLMServiceExperiment, run_dir: str | Path, *, resume: bool = True) 
     with RunLock(run_dir):
         write_json_atomic(run_dir / "config.json", config_lib.to_dict(cfg))
         start = time.perf_counter()
-        world = simulate(cfg.sim, cfg.seed)
+        world = make_world(cfg)
         results = run_study(cfg, world)
         results["seconds"] = time.perf_counter() - start
         write_json_atomic(run_dir / "results.json", results)
