@@ -3,8 +3,8 @@ Sample8/16/32/64, AvgTrain, ATC, 3-NN, MLP, RF and XGBoost beside the paper's to
 NLL / PPL / NLL+PPL ablation (paper Table 3); RF's MAE against the number of unlabelled examples
 (plot); service and context selection (achieved F1 vs random vs oracle).
 
-Run:  python3 benchmarks/llmservice_simulated.py --contexts 10 --n-iter 5 --out docs/llmservice_simulated.md
-(``--set``-style knobs: --contexts, --examples, --n-iter, --sample-study; the defaults follow
+Run:  python3 benchmarks/llmservice_simulated.py --contexts 6 --n-iter 2 --cv 2 --sample-study 50,200,400
+(knobs: --contexts, --examples, --n-iter, --cv, --sample-study; the defaults follow
 configs/llmservice/simulated.py). Writes the markdown table to --out, the raw results to its
 .json sibling and the sample-size plot to its .png sibling.
 """
@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--contexts", type=int, default=50)
     ap.add_argument("--examples", type=int, default=400)
     ap.add_argument("--n-iter", type=int, default=20)
+    ap.add_argument("--cv", type=int, default=5)
     ap.add_argument("--sample-study", default="50,100,200,400")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -126,7 +127,7 @@ def main() -> None:
         sim=dataclasses.replace(
             SimConfig(), num_contexts=args.contexts, num_examples=args.examples
         ),
-        estimation=EstimationConfig(n_iter=args.n_iter, n_jobs=args.n_jobs),
+        estimation=EstimationConfig(n_iter=args.n_iter, cv=args.cv, n_jobs=args.n_jobs),
         ablation_models=("knn3", "mlp", "rf"),
         sample_study=tuple(int(v) for v in args.sample_study.split(",")),
         seed=args.seed,
