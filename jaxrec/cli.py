@@ -46,6 +46,7 @@ RUNNERS = {
     "msl": "jaxrec.llmrec.experiment",
     "soft": "jaxrec.llmrec.soft_experiment",
     "tbcnet": "jaxrec.vision.tbcnet.experiment",
+    "llmservice": "jaxrec.llmservice.experiment",
 }
 
 # data fields whose change means "other data": they name the run after the new dataset.
