@@ -1,8 +1,6 @@
-"""Flax NNX models. Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
+"""Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
 decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
 (r3d_18) video backbone: :mod:`jaxrec.models.video`."""
-"""Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; Collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
-decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`."""
 
 from jaxrec.models import ctr, llm
 from jaxrec.models.cf import (
