@@ -89,11 +89,9 @@ def test_every_listed_config_loads_without_touching_sys_path():
     for name in names:
         path_before = list(sys.path)
         assert dataclasses.is_dataclass(cli.load_config(name))
-        if name.startswith(("psl/", "msl/")):  # TODO(integrator): all, once gsl/* are merged
-            assert sys.path == path_before, name
-    for folder in ("psl", "msl"):
-        for path in (ROOT / "configs" / folder).glob("*.py"):
-            assert "sys.path" not in path.read_text(), path
+        assert sys.path == path_before, name
+    for path in (ROOT / "configs").rglob("*.py"):
+        assert "sys.path" not in path.read_text(), path
 
 
 # PSL paper, Table B.2 (IID): SL/PSL (lr, tau) and BPR (lr, weight decay); health = Electronic's.
