@@ -227,3 +227,30 @@ def test_trainable_filter_trains_only_the_adapter():
     np.testing.assert_array_equal(new_state.model_state["w"], state.model_state["w"])
     assert not np.allclose(new_state.params["a"], state.params["a"])
     assert float(metrics["grad_norm"]) > 0
+
+
+class _WeakScale(nnx.Module):
+    """A parameter filled from a Python scalar: weakly typed unless init makes it strong."""
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.scale = nnx.Param(jnp.full((8,), 0.5))
+        self.inner = TinyRegressor(rngs=rngs)
+
+    def __call__(self, ids: jax.Array) -> jax.Array:
+        return self.inner(ids) * self.scale[...].mean()
+
+
+def test_the_compiled_step_compiles_once_for_weakly_typed_initial_parameters():
+    mesh = train.make_mesh(train.MeshConfig(), jax.devices()[:1])
+    tx = optax.adam(1e-2)
+    with train.mesh_context(mesh, train.DEFAULT_RULES):
+        graphdef, state = train.init_train_state(lambda r: _WeakScale(rngs=r), tx, seed=0)
+        batch = next(ArrayBatches(8, 8).epoch())
+        context = {"scale": jnp.float32(1.0)}
+        step = train.compile_train_step(
+            train.make_train_step(graphdef, tx, loss_fn), mesh, state, batch, context
+        )
+        for _ in range(3):
+            state, _ = step(state, train.place_batch(mesh, batch), jax.random.key(0), context)
+    assert not state.params["scale"].weak_type
+    assert step._cache_size() == 1

@@ -66,21 +66,30 @@ def init_train_state(
     """Creates the model and optimizer state inside one jit, sharded as the model annotates.
 
     Only the ``trainable`` variables get optimizer state. Call inside
-    :func:`jaxrec.train.mesh.mesh_context` so that logical axes map to the mesh.
+    :func:`jaxrec.train.mesh.mesh_context` so that logical axes map to the mesh. Weakly typed
+    leaves (a parameter made as ``jnp.full(n, 0.5)``) are made strong, as the step's outputs
+    are, so that the compiled step sees one state signature and compiles once.
     """
 
     def init() -> TrainState:
         _, params, rest = split_model(model_fn(nnx.Rngs(seed)), trainable)
-        return TrainState(
+        state = TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             model_state=rest,
             opt_state=tx.init(params),
             extra={} if extra is None else extra,
         )
+        return jax.tree.map(_strongly_typed, state)
 
     graphdef = split_model(nnx.eval_shape(lambda: model_fn(nnx.Rngs(seed))), trainable)[0]
     return graphdef, jax.jit(init)()
+
+
+def _strongly_typed(x: Any) -> Any:
+    if isinstance(x, jax.Array) and not jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return x.astype(x.dtype)
+    return x
 
 
 def train_state_from_model(
