@@ -1,5 +1,6 @@
 """FM, FwFM and FmFM: second-order pair interactions over field embeddings e [B, F, D].
 
+- LR: ``y = b + sum_f w_f`` (logistic regression, first order only; the baseline).
 - FM (Rendle 2010): ``y = b + sum_f w_f + sum_{i<j} <e_i, e_j>``, computed in O(F D) as
   ``0.5 * sum_d [(sum_f e_fd)^2 - sum_f e_fd^2]``.
 - FwFM (Pan et al., WWW 2018): ``sum_{i<j} r_ij <e_i, e_j>`` with a learned scalar per field pair.
@@ -17,7 +18,7 @@ from flax import nnx
 
 from jaxrec.models.ctr.embedding import FieldEmbedding
 
-__all__ = ["FM", "FmFM", "FwFM", "fm_interaction", "pair_indices"]
+__all__ = ["FM", "LR", "FmFM", "FwFM", "fm_interaction", "pair_indices"]
 
 
 def fm_interaction(emb: jax.Array) -> jax.Array:
@@ -45,6 +46,14 @@ class _PairModel(nnx.Module):
         """Logit [B] and the field embeddings [B, F, D] (for the L2 regulariser)."""
         emb, lin = self.embedding(x, seqs)
         return self.bias[...] + lin + self.pair_term(emb), emb
+
+
+class LR(_PairModel):
+    """Logistic regression on the one-hot fields (no pair term); the embeddings are returned
+    only so that a caller can regularise or align them."""
+
+    def pair_term(self, emb: jax.Array) -> jax.Array:
+        return jnp.zeros(emb.shape[:1], emb.dtype)
 
 
 class FM(_PairModel):
