@@ -79,60 +79,6 @@ class Killed(Exception):
     pass
 
 
-RESUME_CFG = tiny(
-    model=dataclasses.replace(TINY_MODEL, name="fm"),
-    optimizer=train.OptimizerConfig(name="adam", lr=0.2, clip_norm=10.0),  # plateaus at step 40
-    mesh=train.MeshConfig(data=1),
-    loop=train.LoopConfig(epochs=5, select_metric="auc", progress=False, log_every_steps=0),
-)
-
-
-@pytest.fixture(scope="module")
-def resumable(tmp_path_factory):
-    """``go(run_dir)``: RESUME_CFG's run on one device, its step compiled once."""
-    built = build(RESUME_CFG, devices=jax.devices()[:1])
-    initial = jax.tree.map(lambda x: x.copy(), built.state)
-
-    def go(run_dir):
-        fresh = dataclasses.replace(
-            built,
-            state=jax.tree.map(lambda x: x.copy(), initial),
-            batches=CTRBatches(built.splits["train"], RESUME_CFG.batch_size, RESUME_CFG.seed),
-        )
-        return run(RESUME_CFG, run_dir, setup=fresh)
-
-    ref_dir = tmp_path_factory.mktemp("ctr_ref")
-    return go, go(ref_dir), ref_dir
-
-
-def _strip(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k != "seconds_per_epoch"}
-
-
-def test_results_and_kill_resume_identical(resumable, tmp_path, monkeypatch):
-    go, ref, ref_dir = resumable
-    saved = json.loads((ref_dir / "results.json").read_text())
-    assert set(saved["best_valid"]) == set(saved["test"]) == {"auc", "logloss"}
-    lr = RESUME_CFG.optimizer.lr
-    assert saved["final_lr"] <= lr * 0.1  # reduced on a plateau at least once
-    original = train.Checkpointer.save_latest
-
-    def patched(self, state, *args):
-        original(self, state, *args)
-        if float(train.lr_scale(state)) < 1.0:  # killed right after the first reduced save
-            raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(train.Checkpointer, "save_latest", patched)
-        with pytest.raises(Killed):
-            go(tmp_path)
-    killed_at = max(
-        int(p.name) for p in (tmp_path / "ckpt" / "latest").iterdir() if p.name.isdigit()
-    )
-    assert killed_at < ref["final_step"]
-    assert _strip(go(tmp_path)) == _strip(ref)
-
-
 def _logistic_regression_auc(world) -> float:
     """Test AUC of an L2-light logistic regression on the one-hot fields (scipy L-BFGS)."""
     offsets = np.concatenate([[0], np.cumsum(world.train.vocab_sizes)[:-1]])
@@ -155,23 +101,73 @@ def _logistic_regression_auc(world) -> float:
     return float(auc(world.test.label, onehot(world.test) @ w[1:] + w[0]))
 
 
+PLANTED_CFG = dataclasses.replace(
+    ctr_config(dataclasses.replace(TINY_MODEL, embedding_dim=16, hidden=(32,)), "synthetic"),
+    mesh=train.MeshConfig(data=1),
+    optimizer=train.OptimizerConfig(name="adam", lr=2e-2, clip_norm=10.0),  # plateau at epoch 7
+    loop=train.LoopConfig(
+        epochs=10, patience=2, select_metric="auc", progress=False, log_every_steps=0
+    ),  # fmt: skip
+)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """``go(run_dir)``: DeepFM on the embedded default world (lr 2e-2, 1 device), compiled once;
+    and the reference run's summary and folder."""
+    built = build(PLANTED_CFG, devices=jax.devices()[:1])
+    initial = jax.tree.map(lambda x: x.copy(), built.state)
+
+    def go(run_dir):
+        fresh = dataclasses.replace(
+            built,
+            state=jax.tree.map(lambda x: x.copy(), initial),
+            batches=CTRBatches(built.splits["train"], PLANTED_CFG.batch_size, PLANTED_CFG.seed),
+        )
+        return run(PLANTED_CFG, run_dir, setup=fresh)
+
+    ref_dir = tmp_path_factory.mktemp("ctr_ref")
+    return go, go(ref_dir), ref_dir
+
+
 @pytest.mark.slow
-def test_deepfm_recovers_planted_interactions(tmp_path):
-    """Margins: on the 20k-row default world (oracle test AUC 0.91) DeepFM reaches ~0.86 and a
+def test_deepfm_recovers_planted_interactions(planted):
+    """Margins: on the 20k-row default world (oracle test AUC 0.910) DeepFM reaches 0.855 and a
     logistic regression ~0.71; the test asserts DeepFM >= oracle - 0.07 and >= LR + 0.08."""
-    model = dataclasses.replace(TINY_MODEL, embedding_dim=16, hidden=(64, 32))
-    cfg = dataclasses.replace(
-        ctr_config(model, "synthetic"),
-        loop=train.LoopConfig(
-            epochs=10, patience=2, select_metric="auc", progress=False, log_every_steps=0
-        ),  # fmt: skip
+    _, ref, _ = planted
+    d = PLANTED_CFG.data
+    lr = _logistic_regression_auc(
+        synthetic_ctr_world(num_rows=d.synthetic_rows, seed=d.synthetic_seed)
     )
-    out = run(cfg, tmp_path)
-    world = synthetic_ctr_world(num_rows=cfg.data.synthetic_rows, seed=cfg.data.synthetic_seed)
-    oracle, deep, lr = out["oracle_test_auc"], out["test"]["auc"], _logistic_regression_auc(world)
+    oracle, deep = ref["oracle_test_auc"], ref["test"]["auc"]
     assert 0.68 < lr < 0.75, lr
     assert deep >= oracle - 0.07, (deep, oracle)
     assert deep >= lr + 0.08, (deep, lr)
+
+
+def _strip(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "seconds_per_epoch"}
+
+
+def test_results_and_kill_resume_identical(planted, tmp_path, monkeypatch):
+    go, ref, ref_dir = planted
+    saved = json.loads((ref_dir / "results.json").read_text())
+    assert set(saved["best_valid"]) == set(saved["test"]) == {"auc", "logloss"}
+    assert saved["final_lr"] == pytest.approx(PLANTED_CFG.optimizer.lr * 0.1)  # one plateau
+    original = train.Checkpointer.save_latest
+
+    def patched(self, state, *args):
+        original(self, state, *args)
+        if float(train.lr_scale(state)) < 1.0:  # killed right after the first reduced save
+            raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train.Checkpointer, "save_latest", patched)
+        with pytest.raises(Killed):
+            go(tmp_path)
+    steps = [int(p.name) for p in (tmp_path / "ckpt" / "latest").iterdir() if p.name.isdigit()]
+    assert max(steps) < ref["final_step"]
+    assert _strip(go(tmp_path)) == _strip(ref)
 
 
 def test_gift_cards_config_reads_files_and_field_embeddings(shared_data):

@@ -84,12 +84,16 @@ def fre_kl(emb: jax.Array, g: jax.Array, *, detach_target: bool = False) -> jax.
 
 def fie_logit(emb: jax.Array, s_prime: jax.Array, *, input_independent: bool = False) -> jax.Array:
     """``sum_{k<l} s'_kl <e_k, e_l>`` [B] from ``emb`` [B, F, D] and ``s_prime`` [P]; with
-    ``input_independent`` the authors' FinalMLP/WuKong form ``sum s'`` (broadcast to [B])."""
+    ``input_independent`` the authors' FinalMLP/WuKong form ``sum s'`` (broadcast to [B]).
+
+    Computed as ``sum_d e_d^T U e_d`` with ``U`` [F, F] strictly upper triangular holding
+    ``s'`` (``O(B F^2 D)`` dense work instead of a [B, P, D] gather of pairs)."""
     if input_independent:
         return jnp.broadcast_to(jnp.sum(s_prime), emb.shape[:1])
-    i, j = pair_indices(emb.shape[1])
-    dots = jnp.sum(emb[:, i] * emb[:, j], -1)
-    return jnp.sum(dots * s_prime[None, :].astype(dots.dtype), -1)
+    f = emb.shape[1]
+    i, j = pair_indices(f)
+    upper = jnp.zeros((f, f), emb.dtype).at[i, j].set(s_prime.astype(emb.dtype))
+    return jnp.einsum("bkd,kl,bld->b", emb, upper, emb)
 
 
 def _uniform(fan_in: int):
