@@ -4,9 +4,10 @@ embeddings' source (the authors' SSFT epochs 1-3, the base Llama-3-8B, random), 
 Protocol (spec §7; the Gift Cards train split is not shipped): train on ``valid.h5`` with its last
 10% held out for early stopping, test on ``test.h5``; every other setting is the config file's
 (``configs/ctr/<model>.py``: Adam 1e-3, batch 4096, embedding 32, patience 2, LR x0.1 on plateau),
-lambda_loss = lambda_llm = 0.1 (no per-backbone grid search). Grid per seed and backbone: base;
-+FRE, +FIE, +both with the epoch-1 embeddings; +both with epoch 2, epoch 3, base and random
-embeddings; for FinalMLP / WuKong also +both with the authors' input-independent FIE trick.
+lambda_loss = lambda_llm = 0.1 (no per-backbone grid search). Phase 1, per seed and backbone:
+base; +FRE, +FIE, +both with the epoch-1 embeddings; for FinalMLP / WuKong also +both with the
+authors' input-independent FIE trick. Phase 2: +both with the epoch-2, epoch-3, base and random
+embeddings.
 
 Each finished run appends one JSON line to ``OUT/results.jsonl``; a rerun skips those (so the
 script resumes). ``--summary`` prints the markdown tables from that file.
@@ -31,12 +32,13 @@ import numpy as np
 MODELS = ("fm", "deepfm", "fwfm", "fmfm", "finalmlp", "wukong")
 EMBEDDINGS = ("epoch1", "epoch2", "epoch3", "base", "random")
 # (variant label, lambda_loss, lambda_llm, embeddings, fie_input_independent)
-GRID = [
+CORE = [
     ("base", 0.0, 0.0, "", False),
     ("+FRE", 0.1, 0.0, "epoch1", False),
     ("+FIE", 0.0, 0.1, "epoch1", False),
-    *[("+both", 0.1, 0.1, e, False) for e in EMBEDDINGS],
+    ("+both", 0.1, 0.1, "epoch1", False),
 ]
+SOURCES = [("+both", 0.1, 0.1, e, False) for e in EMBEDDINGS[1:]]
 TRICK = ("+both trick", 0.1, 0.1, "epoch1", True)  # FinalMLP / WuKong only
 REPO_LOG = {  # authors' ctr/result.txt (full train split): base AUC, +LLaCTR AUC
     "fm": (0.6621, 0.6673),
@@ -49,10 +51,14 @@ REPO_LOG = {  # authors' ctr/result.txt (full train split): base AUC, +LLaCTR AU
 
 
 def _runs(models, seeds):
+    """Phase 1, seed by seed: the core grid (+ the trick); phase 2: the embedding sources."""
     for seed in seeds:
         for model in models:
-            grid = GRID + ([TRICK] if model in ("finalmlp", "wukong") else [])
-            for entry in grid:
+            for entry in CORE + ([TRICK] if model in ("finalmlp", "wukong") else []):
+                yield model, seed, entry
+    for seed in seeds:
+        for model in models:
+            for entry in SOURCES:
                 yield model, seed, entry
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from flax import nnx
 
 from jaxrec.data.loaders import DataFormatError
-from jaxrec.models.ctr import pair_indices
+from jaxrec.models.ctr import pair_indices, weighted_pair_sum
 
 __all__ = [
     "LLaCTRHead",
@@ -83,17 +83,12 @@ def fre_kl(emb: jax.Array, g: jax.Array, *, detach_target: bool = False) -> jax.
 
 
 def fie_logit(emb: jax.Array, s_prime: jax.Array, *, input_independent: bool = False) -> jax.Array:
-    """``sum_{k<l} s'_kl <e_k, e_l>`` [B] from ``emb`` [B, F, D] and ``s_prime`` [P]; with
-    ``input_independent`` the authors' FinalMLP/WuKong form ``sum s'`` (broadcast to [B]).
-
-    Computed as ``sum_d e_d^T U e_d`` with ``U`` [F, F] strictly upper triangular holding
-    ``s'`` (``O(B F^2 D)`` dense work instead of a [B, P, D] gather of pairs)."""
+    """``sum_{k<l} s'_kl <e_k, e_l>`` [B] from ``emb`` [B, F, D] and ``s_prime`` [P]
+    (:func:`jaxrec.models.ctr.weighted_pair_sum`); with ``input_independent`` the authors'
+    FinalMLP/WuKong form ``sum s'`` (broadcast to [B])."""
     if input_independent:
         return jnp.broadcast_to(jnp.sum(s_prime), emb.shape[:1])
-    f = emb.shape[1]
-    i, j = pair_indices(f)
-    upper = jnp.zeros((f, f), emb.dtype).at[i, j].set(s_prime.astype(emb.dtype))
-    return jnp.einsum("bkd,kl,bld->b", emb, upper, emb)
+    return weighted_pair_sum(emb, s_prime)
 
 
 def _uniform(fan_in: int):

@@ -8,7 +8,15 @@ from jaxrec.models.ctr.dcnv2 import DCNv2
 from jaxrec.models.ctr.deepfm import MLP, DeepFM
 from jaxrec.models.ctr.embedding import FieldEmbedding, l2_embedding, sequence_inputs
 from jaxrec.models.ctr.finalmlp import FinalMLP
-from jaxrec.models.ctr.fm import FM, LR, FmFM, FwFM, fm_interaction, pair_indices
+from jaxrec.models.ctr.fm import (
+    FM,
+    LR,
+    FmFM,
+    FwFM,
+    fm_interaction,
+    pair_indices,
+    weighted_pair_sum,
+)
 from jaxrec.models.ctr.wukong import WuKong, WukongLayer
 
 __all__ = [
@@ -29,4 +37,5 @@ __all__ = [
     "l2_embedding",
     "pair_indices",
     "sequence_inputs",
+    "weighted_pair_sum",
 ]

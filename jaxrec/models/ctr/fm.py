@@ -18,7 +18,7 @@ from flax import nnx
 
 from jaxrec.models.ctr.embedding import FieldEmbedding
 
-__all__ = ["FM", "LR", "FmFM", "FwFM", "fm_interaction", "pair_indices"]
+__all__ = ["FM", "LR", "FmFM", "FwFM", "fm_interaction", "pair_indices", "weighted_pair_sum"]
 
 
 def fm_interaction(emb: jax.Array) -> jax.Array:
@@ -31,6 +31,16 @@ def pair_indices(num_fields: int) -> tuple[np.ndarray, np.ndarray]:
     """Row / column indices of the C(F, 2) pairs i < j, in row-major order."""
     i, j = np.triu_indices(num_fields, 1)
     return i.astype(np.int32), j.astype(np.int32)
+
+
+def weighted_pair_sum(emb: jax.Array, weight: jax.Array) -> jax.Array:
+    """``sum_{i<j} w_ij <e_i, e_j>`` [B] from e [B, F, D] and one weight per pair ``w`` [P]
+    (:func:`pair_indices` order), as ``sum_d e_d^T U e_d`` with ``U`` [F, F] strictly upper
+    triangular: dense ``O(B F^2 D)`` work instead of a [B, P, D] gather of the pairs."""
+    f = emb.shape[1]
+    i, j = pair_indices(f)
+    upper = jnp.zeros((f, f), emb.dtype).at[i, j].set(weight.astype(emb.dtype))
+    return jnp.einsum("bkd,kl,bld->b", emb, upper, emb)
 
 
 class _PairModel(nnx.Module):
@@ -71,8 +81,7 @@ class FwFM(_PairModel):
         self.pair_weight = nnx.Param(jnp.ones(len(pair_indices(self.num_fields)[0])))
 
     def pair_term(self, emb: jax.Array) -> jax.Array:
-        i, j = pair_indices(self.num_fields)
-        return jnp.sum(jnp.sum(emb[:, i] * emb[:, j], -1) * self.pair_weight[...][None, :], -1)
+        return weighted_pair_sum(emb, self.pair_weight[...])
 
 
 class FmFM(_PairModel):
