@@ -135,6 +135,7 @@ def fuxictr_side(model: str, seed: int, epochs: int, folder: Path, zoo: Path) ->
                                   "num_heads": 1, "use_fs": True}),
     }[model]  # fmt: skip
     net = _zoo_class(zoo, params[0])(feature_map, model_id=model, **common, **params[1])
+    os.makedirs(net.model_dir, exist_ok=True)  # fit() saves the best weights there
     net._max_gradient_norm = 10.0
     train_gen, test_gen = (
         RankDataLoader(feature_map, stage=stage, batch_size=BATCH, data_format="npz",
@@ -208,13 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     records = []
-    if args.side == "both":
-        if not (args.fuxictr_python and args.fuxictr_zoo):
-            parser.error("--fuxictr-python and --fuxictr-zoo are needed for the FuxiCTR side")
-        with tempfile.TemporaryDirectory() as tmp:
+
+    def keep(record: dict) -> None:  # appended at once, so a stopped run keeps what it measured
+        records.append(record)
+        with out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    if args.side == "both" and not (args.fuxictr_python and args.fuxictr_zoo):
+        parser.error("--fuxictr-python and --fuxictr-zoo are needed for the FuxiCTR side")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.side == "both":
             _write_fuxictr_data(Path(tmp))
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            for model in models:  # one process per model: every zoo package is named "src"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        for model in models:
+            if args.side == "both":  # one process per model: every zoo package is named "src"
                 cmd = [args.fuxictr_python, __file__, "--side", "fuxictr", "--data-folder", tmp,
                        "--fuxictr-zoo", args.fuxictr_zoo, "--models", model,
                        "--seeds", str(args.seeds), "--epochs", str(args.epochs)]  # fmt: skip
@@ -222,13 +230,11 @@ def main(argv: list[str] | None = None) -> int:
                 if proc.returncode:
                     print(proc.stderr[-3000:], file=sys.stderr)
                     return proc.returncode
-                records += [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    for model in models:
-        for seed in seeds:
-            records.append(jaxrec_side(model, seed, args.epochs))
-    with out.open("a") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
+                for line in proc.stdout.splitlines():
+                    if line.startswith("{"):
+                        keep(json.loads(line))
+            for seed in seeds:
+                keep(jaxrec_side(model, seed, args.epochs))
     print(
         "| model | side | n | test AUC | AUC after E epochs | train samples/s | infer samples/s |"
     )
