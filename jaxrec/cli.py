@@ -47,6 +47,7 @@ RUNNERS = {
     "soft": "jaxrec.llmrec.soft_experiment",
     "tbcnet": "jaxrec.vision.tbcnet.experiment",
     "llmservice": "jaxrec.llmservice.experiment",
+    "ctr": "jaxrec.ctr.experiment",
 }
 
 # data fields whose change means "other data": they name the run after the new dataset.

@@ -14,6 +14,7 @@ from jaxrec.train.mesh import (
     replicated,
 )
 from jaxrec.train.optim import OptimizerConfig, make_optimizer, make_schedule
+from jaxrec.train.plateau import PlateauState, lr_scale, reduce_lr_on_plateau, scale_by_plateau
 from jaxrec.train.run import (
     ConfigMismatchError,
     ExperimentConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "MeshConfig",
     "NonFiniteError",
     "OptimizerConfig",
+    "PlateauState",
     "RunFolderError",
     "RunFolderLocked",
     "RunLock",
@@ -61,6 +63,9 @@ __all__ = [
     "make_optimizer",
     "make_schedule",
     "make_train_step",
+    "lr_scale",
+    "reduce_lr_on_plateau",
+    "scale_by_plateau",
     "mesh_context",
     "place_batch",
     "replicated",

@@ -198,6 +198,7 @@ def fit(
     callbacks: Sequence[Callable[[TrainState], None]] = (),
     refresh: Callable[[TrainState], TrainState] | None = None,
     refresh_every_steps: int = 0,
+    after_validation: Callable[[TrainState, dict[str, float], bool], TrainState] | None = None,
     resume: bool = True,
     examples_per_step: int | None = None,
 ) -> FitResult:
@@ -211,7 +212,10 @@ def fit(
     example to stop a job from outside). ``refresh(state) -> state`` updates host-driven
     schedules (:mod:`jaxrec.train.schedules`) in ``state.extra``: at every epoch end before
     validation, and also every ``refresh_every_steps`` steps when that is > 0; its result is
-    checkpointed, so a resumed run continues the schedule exactly. At the end the best checkpoint (by
+    checkpointed, so a resumed run continues the schedule exactly.
+    ``after_validation(state, valid, improved) -> state`` runs after each validation (``improved``:
+    it set a new best) and before the epoch's checkpoint, e.g. to reduce the learning rate on a
+    plateau (:mod:`jaxrec.train.plateau`). At the end the best checkpoint (by
     ``cfg.select_metric``) is restored and ``test`` is evaluated on it. ``resume=False`` deletes
     the folder's checkpoints and log first. Writes ``metrics.jsonl``, ``ckpt/`` and
     ``curves.png``; the caller writes ``results.json`` (from :meth:`FitResult.summary`).
@@ -309,10 +313,14 @@ def fit(
                     if check:
                         _check_params(state, "before its best checkpoint")
                     ckpt.save_best(state, rng, valid)
+                    improved = True
                 else:
                     loop.bad_evals += 1
                     if cfg.patience and loop.bad_evals >= cfg.patience:
                         loop.stopped = True
+                    improved = False
+                if after_validation is not None:
+                    state = after_validation(state, valid, improved)
             bar.epoch_end(loop.epoch, means, valid, seconds=seconds)
             checkpoint()
         bar.close()

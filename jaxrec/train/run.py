@@ -135,13 +135,15 @@ def fit_experiment(
     describe: Callable[[FitResult], Mapping[str, Any]],
     refresh: Callable[[TrainState], TrainState] | None = None,
     refresh_every_steps: int = 0,
+    after_validation: Callable[[TrainState, dict[str, float], bool], TrainState] | None = None,
     resume: bool = True,
 ) -> dict[str, Any]:
     """Trains ``setup`` with :func:`jaxrec.train.fit` in ``run_dir`` and returns the summary
     ``{"name", **describe(result), **result.summary()}``, also written to ``results.json``.
 
     The lead process holds the folder's :class:`~jaxrec.train.lock.RunLock` throughout and
-    writes ``config.json`` before training (``refresh`` / ``refresh_every_steps``: as for
+    writes ``config.json`` before training (``refresh`` / ``refresh_every_steps`` /
+    ``after_validation``: as for
     :func:`jaxrec.train.fit`); with ``resume`` an existing ``config.json`` must
     match ``cfg`` (every process checks, so all fail together), ``resume=False`` replaces it.
 
@@ -171,6 +173,7 @@ def fit_experiment(
                 test=test,
                 refresh=refresh,
                 refresh_every_steps=refresh_every_steps,
+                after_validation=after_validation,
                 resume=resume,
                 examples_per_step=cfg.batch_size,
             )

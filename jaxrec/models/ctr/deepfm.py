@@ -33,7 +33,8 @@ class MLP(nnx.Module):
         self.layers = nnx.List(
             [nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:], strict=True)]
         )
-        self.dropout = nnx.Dropout(dropout, rngs=rngs)
+        # no RNG stream is stored without dropout (a stored key would sit in the model state)
+        self.dropout = nnx.Dropout(dropout, rngs=rngs if dropout else None)
 
     def __call__(self, h: jax.Array) -> jax.Array:
         for layer in self.layers[:-1]:

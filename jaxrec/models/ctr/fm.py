@@ -1,5 +1,6 @@
 """FM, FwFM and FmFM: second-order pair interactions over field embeddings e [B, F, D].
 
+- LR: ``y = b + sum_f w_f`` (logistic regression, first order only; the baseline).
 - FM (Rendle 2010): ``y = b + sum_f w_f + sum_{i<j} <e_i, e_j>``, computed in O(F D) as
   ``0.5 * sum_d [(sum_f e_fd)^2 - sum_f e_fd^2]``.
 - FwFM (Pan et al., WWW 2018): ``sum_{i<j} r_ij <e_i, e_j>`` with a learned scalar per field pair.
@@ -17,7 +18,7 @@ from flax import nnx
 
 from jaxrec.models.ctr.embedding import FieldEmbedding
 
-__all__ = ["FM", "FmFM", "FwFM", "fm_interaction", "pair_indices"]
+__all__ = ["FM", "LR", "FmFM", "FwFM", "fm_interaction", "pair_indices", "weighted_pair_sum"]
 
 
 def fm_interaction(emb: jax.Array) -> jax.Array:
@@ -30,6 +31,16 @@ def pair_indices(num_fields: int) -> tuple[np.ndarray, np.ndarray]:
     """Row / column indices of the C(F, 2) pairs i < j, in row-major order."""
     i, j = np.triu_indices(num_fields, 1)
     return i.astype(np.int32), j.astype(np.int32)
+
+
+def weighted_pair_sum(emb: jax.Array, weight: jax.Array) -> jax.Array:
+    """``sum_{i<j} w_ij <e_i, e_j>`` [B] from e [B, F, D] and one weight per pair ``w`` [P]
+    (:func:`pair_indices` order), as ``sum_d e_d^T U e_d`` with ``U`` [F, F] strictly upper
+    triangular: dense ``O(B F^2 D)`` work instead of a [B, P, D] gather of the pairs."""
+    f = emb.shape[1]
+    i, j = pair_indices(f)
+    upper = jnp.zeros((f, f), emb.dtype).at[i, j].set(weight.astype(emb.dtype))
+    return jnp.einsum("bkd,kl,bld->b", emb, upper, emb)
 
 
 class _PairModel(nnx.Module):
@@ -47,6 +58,14 @@ class _PairModel(nnx.Module):
         return self.bias[...] + lin + self.pair_term(emb), emb
 
 
+class LR(_PairModel):
+    """Logistic regression on the one-hot fields (no pair term); the embeddings are returned
+    only so that a caller can regularise or align them."""
+
+    def pair_term(self, emb: jax.Array) -> jax.Array:
+        return jnp.zeros(emb.shape[:1], emb.dtype)
+
+
 class FM(_PairModel):
     """Factorisation machine."""
 
@@ -62,8 +81,7 @@ class FwFM(_PairModel):
         self.pair_weight = nnx.Param(jnp.ones(len(pair_indices(self.num_fields)[0])))
 
     def pair_term(self, emb: jax.Array) -> jax.Array:
-        i, j = pair_indices(self.num_fields)
-        return jnp.sum(jnp.sum(emb[:, i] * emb[:, j], -1) * self.pair_weight[...][None, :], -1)
+        return weighted_pair_sum(emb, self.pair_weight[...])
 
 
 class FmFM(_PairModel):
