@@ -1,0 +1,20 @@
+"""DICE on the digits world: the sharpener distilled from the frozen base model's CFG (omega 5).
+
+Run:  jaxrec run dice/digits            (trains classifier/ and base/ first unless cached:
+      jaxrec run diffusion/digits --out runs/dice-digits  trains the same base in that folder)
+Sharpener: shared ReLU projection 64 -> 128, 4 heads x 32 cross-attention without q/k/v bias,
+ReLU, 128 -> 64 (82,240 parameters; the paper's 512-wide 8x64 variant is
+SharpenerConfig(embed_dim=64)). One t per batch, L1, Adam lr 2e-4 constant, 300 steps of batch
+32. Expected: DICE (20 NFE) recovers most of the alignment gap between unguided (20 NFE) and
+CFG (40 NFE) sampling; see docs/RESULTS.md (benchmarks/dice_reproduce.py).
+"""
+
+from jaxrec.vision.dice.config import DiceDigitsExperiment, tiny_base
+
+
+def get_config(arg: str | None = None) -> DiceDigitsExperiment:
+    if arg in (None, "default"):
+        return DiceDigitsExperiment()
+    if arg == "tiny":
+        return DiceDigitsExperiment(name="dice-digits-tiny", base=tiny_base(), train_rows=128)
+    raise ValueError(f"variant must be 'default' or 'tiny', got {arg!r}")
