@@ -107,7 +107,7 @@ class DiffusionDigitsExperiment:
         name="adamw", lr=2e-3, schedule="cosine", warmup_steps=100, final_lr_ratio=0.05,
         clip_norm=1.0,
     )  # fmt: skip
-    loop: LoopConfig = LoopConfig(epochs=3, select_metric="valid_loss", select_mode="min",
+    loop: LoopConfig = LoopConfig(epochs=1, select_metric="valid_loss", select_mode="min",
                                   checkpoint_every_steps=100, log_every_steps=50)  # fmt: skip
     mesh: MeshConfig = MeshConfig()
 
@@ -152,7 +152,7 @@ class DiceDigitsExperiment:
     per_example_t: bool = False
     alpha: float = 1.0
     embedding_scale: float = 1.2
-    train_rows: int = 9600
+    train_rows: int = 6400
     optimizer: OptimizerConfig = OptimizerConfig(name="adam", lr=2e-4)
     loop: LoopConfig = LoopConfig(epochs=1, select_metric="valid_loss", select_mode="min",
                                   checkpoint_every_steps=100, log_every_steps=50)  # fmt: skip
