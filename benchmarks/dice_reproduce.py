@@ -61,15 +61,20 @@ def _mean_std(values: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default="dice/digits", help="e.g. dice/digits:tiny (smoke run)")
     ap.add_argument("--out", default="runs/dice-digits")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, nargs="+", default=[20, 10])
     ap.add_argument("--prompts", type=int, default=256)
     ap.add_argument("--table", default=None, help="write the results JSON here")
     ap.add_argument("--grid", default=None, help="write a comparison grid PNG here")
+    ap.add_argument("--train-only", action="store_true", help="train the sharpeners, no sampling")
+    ap.add_argument("--reference", default=None,
+                    help="a --table JSON of an earlier call: sample only the DICE seeds here and "
+                         "take CFG / unguided / scaling from it (same prompts, noise, weights)")  # fmt: skip
     args = ap.parse_args()
     t_start = time.perf_counter()
-    cfg = cli.load_config("dice/digits")
+    cfg = cli.load_config(args.config)
     out = Path(args.out)
     world, judge, base, state, summaries = prepare(cfg.base, out, resume=True)
     sharpeners, stage = {}, {}
@@ -79,11 +84,17 @@ def main() -> None:
         g, s_state, s_sum = train_sharpener(scfg, world, base, state, folder)
         sharpeners[f"dice-s{seed}"] = (g, s_state)
         stage[f"dice-s{seed}"] = s_sum["test"]
+    if args.train_only:
+        print(json.dumps(stage, indent=1))
+        return
     ug, up = unet_split(base.graphdef, state)
     test = world["test"]
     n = min(args.prompts, len(test.ids))
     encode = text_encoder(base.graphdef, state)
     methods = dice_methods(cfg, sharpeners)
+    reference = json.loads(Path(args.reference).read_text()) if args.reference else None
+    if reference:
+        methods = {k: v for k, v in methods.items() if k.startswith("dice")}
     params = sharpener_param_count(cfg.sharpener.embed_dim, cfg.sharpener.hidden)
     results: dict = {"steps": {}, "sharpener_params": params, "sharpener_valid": stage}
     lines = []
@@ -92,6 +103,9 @@ def main() -> None:
         metrics = {k: {**judge.score(v["images"], test.digits[:n], test.sizes[:n]),
                        "nfe": v["nfe"], "seconds_per_image": v["seconds_per_image"]}
                    for k, v in samples.items()}  # fmt: skip
+        if reference:
+            ref = reference["steps"][str(steps)]["metrics"]
+            metrics = {**{k: v for k, v in ref.items() if not k.startswith("dice")}, **metrics}
         dice_names = [k for k in metrics if k.startswith("dice")]
         closed = [gap_closed(metrics, k) for k in dice_names]
         closed_exact = [gap_closed(metrics, k, "exact") for k in dice_names]
@@ -109,7 +123,7 @@ def main() -> None:
         lines.append(f"\nDICE closes {_mean_std(closed)} of the mean-attribute gap "
                      f"(exact match: {_mean_std(closed_exact)}), at {_mean_std(ratio)} x CFG's "
                      "time per image.")  # fmt: skip
-        if args.grid and steps == args.steps[0]:
+        if args.grid and steps == args.steps[0] and not reference:
             names = ["cfg", "unguided", "scaling", dice_names[0]]
             imgs = np.concatenate([samples[k]["images"][:8] for k in names])
             titles = [f"{k}: {c}" for k in names for c in test.captions[:8]]

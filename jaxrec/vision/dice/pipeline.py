@@ -80,14 +80,29 @@ def make_generator(
     schedule: dfn.NoiseSchedule,
     sampler: str,
     steps: int,
+    clip_x0: float | None = 1.0,
 ) -> Callable:
     """A jitted ``generate(unet_params, cond, uncond, x_T, key, *, guided, guidance) -> x0``.
 
     ``guided=True`` runs CFG (``2 steps`` NFE: the conditional and unconditional calls as one
     doubled batch), else one call per step on ``cond`` (``steps`` NFE); ``cond`` is any
     embedding (``c``, ``s c`` or DICE's ``c'``), ``uncond [1, L, d]`` the empty caption's.
-    ``key`` is used by the DDPM sampler only.
+    ``key`` is used by the DDPM sampler only. ``clip_x0``: the (guided) prediction's implied
+    data ``x0 = (x - sqrt(1-a) eps) / sqrt(a)`` is clipped to ``[-clip_x0, clip_x0]`` and eps
+    recomputed (diffusers' ``clip_sample`` for pixel-space data in ``[-1, 1]``; None: off).
     """
+
+    def clipped(eps_fn):
+        if clip_x0 is None:
+            return eps_fn
+
+        def fn(x, t, cond):
+            eps = eps_fn(x, t, cond)
+            a = schedule.alphas_cumprod[t].reshape((-1,) + (1,) * (x.ndim - 1))
+            x0 = jnp.clip((x - jnp.sqrt(1 - a) * eps) / jnp.sqrt(a), -clip_x0, clip_x0)
+            return (x - jnp.sqrt(a) * x0) / jnp.sqrt(1 - a)
+
+        return fn
 
     @functools.partial(jax.jit, static_argnames=("guided",))
     def generate(unet_params, cond, uncond, x_T, key, *, guided: bool, guidance=5.0):
@@ -95,6 +110,7 @@ def make_generator(
         eps_fn = unet.__call__
         if guided:
             eps_fn = dfn.cfg_eps_fn(eps_fn, guidance, uncond)
+        eps_fn = clipped(eps_fn)
         if sampler == "dpm_solver_pp":
             return dfn.dpm_solver_pp_sample(eps_fn, x_T, cond, schedule, steps)
         if sampler == "ddim":
