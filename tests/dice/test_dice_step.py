@@ -1,10 +1,10 @@
 """The sharpener's train step through jaxrec.train: 1 device == 8 devices (data x fsdp), the
 frozen weights untouched, and a killed run resumes to the uninterrupted parameters.
 
-The frozen denoiser here is a one-block stand-in (conv -> cross-attention to the text -> conv)
-so that the steps compile in seconds (the suite's time budget); the real UNet's own 1-vs-8 step
-is ``tests/diffusion/test_unet_train_step.py``, and ``test_sharpener.py`` checks the zero
-gradient to the real UNet and text encoder.
+The frozen denoiser here is the one-block stand-in of ``conftest.py`` so that the steps compile
+in seconds (the suite's time budget); the real UNet's own 1-vs-8 step is
+``tests/diffusion/test_unet_train_step.py``; the real UNet + DICE loss run end to end in
+``benchmarks/dice_reproduce.py`` and ``jaxrec run dice/digits:tiny``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from jaxrec import diffusion as dfn
 from jaxrec import train
 from jaxrec.data.batches import ArrayBatches
 from jaxrec.models.clip_text import CLIPTextConfig, CLIPTextEncoder
-from jaxrec.models.vision_layers import Conv2d, Linear, attention
 from jaxrec.vision import dice
 
 SHARP = dice.SharpenerConfig(embed_dim=16, hidden=32, heads=4)
@@ -30,30 +29,12 @@ TEXT = CLIPTextConfig(vocab_size=12, max_position_embeddings=6, hidden_size=16,
 TX = optax.adam(2e-4)
 
 
-class _Denoiser(nnx.Module):
-    """``eps = conv(x_feat + attn(x_feat, context)) * (1 + t / 1000)``, ``x_feat = conv(x)``."""
-
-    def __init__(self, *, rngs: nnx.Rngs) -> None:
-        self.conv_in = Conv2d(1, 8, 3, rngs=rngs)
-        self.to_q = Linear(8, 8, bias=False, rngs=rngs)
-        self.to_k = Linear(16, 8, bias=False, rngs=rngs)
-        self.to_v = Linear(16, 8, bias=False, rngs=rngs)
-        self.conv_out = Conv2d(8, 1, 3, rngs=rngs)
-
-    def __call__(self, x, t, context):
-        b, h, w, _ = x.shape
-        f = self.conv_in(x).reshape(b, h * w, 8)
-        f = f + attention(self.to_q(f), self.to_k(context), self.to_v(context), 2)
-        scale = 1.0 + t.astype(jnp.float32)[:, None, None, None] / 1000.0
-        return self.conv_out(f.reshape(b, h, w, 8)) * scale
-
-
 @pytest.fixture(scope="module")
-def frozen():
+def frozen(stand_in_denoiser):
     """``(loss_fn, host context, 16 training rows)`` of a random frozen stand-in denoiser + text encoder."""
     mesh = train.make_mesh(train.MeshConfig(data=1), jax.devices()[:1])
     with train.mesh_context(mesh, train.DEFAULT_RULES):
-        (ug, us), (tg, ts) = (nnx.split(_Denoiser(rngs=nnx.Rngs(1))),
+        (ug, us), (tg, ts) = (nnx.split(stand_in_denoiser(rngs=nnx.Rngs(1))),
                               nnx.split(CLIPTextEncoder(TEXT, rngs=nnx.Rngs(2))))  # fmt: skip
     context = jax.device_get({"unet": nnx.to_pure_dict(us), "text": nnx.to_pure_dict(ts),
                               "uncond_ids": np.array([[0, 1, 2, 2, 2, 2]], np.int32)})  # fmt: skip
