@@ -46,6 +46,8 @@ RUNNERS = {
     "msl": "jaxrec.llmrec.experiment",
     "soft": "jaxrec.llmrec.soft_experiment",
     "tbcnet": "jaxrec.vision.tbcnet.experiment",
+    "diffusion": "jaxrec.vision.dice.base_experiment",
+    "dice": "jaxrec.vision.dice.experiment",
     "llmservice": "jaxrec.llmservice.experiment",
     "ctr": "jaxrec.ctr.experiment",
 }

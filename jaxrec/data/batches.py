@@ -1,10 +1,12 @@
 """Deterministic, resumable, process-sharded epoch iterators: :class:`IndexBatches` over row
-indices, and :class:`InteractionBatches`, the (user, item) batches built on it."""
+indices, :class:`InteractionBatches`, the (user, item) batches built on it, and
+:class:`ArrayBatches` over a dict of same-length arrays."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import jax
 import numpy as np
 
 
@@ -193,3 +195,36 @@ class InteractionBatches:
         :meth:`IndexBatches.epoch`)."""
         for part in self._index.epoch():
             yield self._gather(part)
+
+
+class ArrayBatches:
+    """Shuffled fixed-size batches of same-length arrays ``{name: [N, ...]}`` with the
+    incomplete last batch dropped (a :class:`jaxrec.train.BatchSource`, resumable through
+    :class:`IndexBatches`' state)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> None:
+        rows = {k: len(v) for k, v in arrays.items()}
+        if len(set(rows.values())) != 1:
+            raise ValueError(f"arrays differ in rows: {rows}")
+        self._arrays = arrays
+        self._order = IndexBatches(
+            next(iter(rows.values())), batch_size, seed, drop_remainder=True,
+            process_index=jax.process_index(), process_count=jax.process_count(),
+        )  # fmt: skip
+        self.steps_per_epoch = self._order.steps_per_epoch
+
+    def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: v[part["index"]] for k, v in self._arrays.items()}
+
+    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
+        return self._gather(self._order.batch(epoch, step))
+
+    def epoch(self) -> Iterator[dict[str, np.ndarray]]:
+        for part in self._order.epoch():
+            yield self._gather(part)
+
+    def get_state(self) -> dict[str, int]:
+        return self._order.get_state()
+
+    def set_state(self, state: dict[str, int]) -> None:
+        self._order.set_state(state)

@@ -20,10 +20,10 @@ and tests on camera 2, duplicated to fill the two view slots (the authors' CV pr
 from __future__ import annotations
 
 import dataclasses
-import gzip
-from pathlib import Path
 
 import numpy as np
+
+from jaxrec.data.mnist import load_mnist_images
 
 __all__ = ["ActionWorld", "CAMERAS", "CLASSES", "load_mnist_images", "protocol_split",
            "synthetic_action_world"]  # fmt: skip
@@ -32,19 +32,6 @@ CLASSES = ("right", "left", "up", "down", "cw", "ccw", "expand", "contract", "ap
            "separate")  # fmt: skip
 # (yaw phi, in-plane rotation rho, scale a, flip f) per camera, radians
 CAMERAS = ((-0.5, -0.35, 0.9, 1.0), (0.6, 0.15, 1.0, -1.0), (0.1, 0.3, 1.15, 1.0))
-
-
-def load_mnist_images(path: str | Path) -> np.ndarray:
-    """IDX ``*-images-idx3-ubyte.gz`` -> ``uint8 [N, 28, 28]``; errors name the file."""
-    path = Path(path)
-    try:
-        raw = gzip.open(path, "rb").read()
-    except OSError as err:
-        raise FileNotFoundError(f"cannot read MNIST images {path}: {err}") from err
-    magic, n, h, w = np.frombuffer(raw[:16], ">i4")
-    if magic != 2051 or len(raw) != 16 + n * h * w:
-        raise ValueError(f"{path} is not an IDX3 image file (magic {magic}, {len(raw)} bytes)")
-    return np.frombuffer(raw[16:], np.uint8).reshape(n, h, w)
 
 
 @dataclasses.dataclass(frozen=True)
