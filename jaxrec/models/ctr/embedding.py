@@ -61,8 +61,10 @@ class FieldEmbedding(nnx.Module):
 
 
 def l2_embedding(emb: jax.Array, weight: float) -> jax.Array:
-    """FuxiCTR's ``embedding_regularizer``: ``weight * sum(e^2) / B`` over the gathered [B, F, D]
-    embeddings of a batch (only rows in the batch are penalised)."""
+    """Batch-scoped embedding L2: ``weight * sum(e^2) / B`` over the gathered [B, F, D]
+    embeddings of a batch (only rows in the batch are penalised). FuxiCTR 2.3.10's
+    ``embedding_regularizer`` penalises the whole tables instead (``jaxrec.ctr``'s default;
+    this form is its ``loss.regularizer_scope="batch"``)."""
     return weight * jnp.sum(jnp.square(emb)) / emb.shape[0]
 
 
