@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from jaxrec.ctr.llactr import (
     random_field_embeddings,
 )
 from jaxrec.data import CTRTable, load_fuxictr_h5, load_movielens_ctr, synthetic_ctr_world
-from jaxrec.data.batches import IndexBatches
+from jaxrec.data.batches import GatheredBatches
 from jaxrec.metrics import auc, log_loss
 from jaxrec.models import ctr as zoo
 
@@ -92,34 +92,17 @@ def _arrays(table: CTRTable, rows: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-class CTRBatches:
+class CTRBatches(GatheredBatches):
     """Shuffled, resumable batches ``{"x": int32 [b, K], "label": [b], "mask": bool [b],
     "seq_<name>": int32 [b, L]}`` (a :class:`jaxrec.train.BatchSource`). Every row is seen each
     epoch, as in FuxiCTR: the last batch is padded (``mask`` False) to keep shapes static."""
 
     def __init__(self, table: CTRTable, batch_size: int, seed: int):
-        self._table = table
-        self._order = IndexBatches(
-            len(table), batch_size, seed, drop_remainder=False,
-            process_index=jax.process_index(), process_count=jax.process_count(),
+        super().__init__(
+            len(table), batch_size, seed,
+            lambda part: {**_arrays(table, part["index"]), "mask": part["mask"]},
+            drop_remainder=False,
         )  # fmt: skip
-        self.steps_per_epoch = self._order.steps_per_epoch
-
-    def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {**_arrays(self._table, part["index"]), "mask": part["mask"]}
-
-    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
-        return self._gather(self._order.batch(epoch, step))
-
-    def epoch(self) -> Iterator[dict[str, np.ndarray]]:
-        for part in self._order.epoch():
-            yield self._gather(part)
-
-    def get_state(self) -> dict[str, int]:
-        return self._order.get_state()
-
-    def set_state(self, state) -> None:
-        self._order.set_state(state)
 
 
 def _backbone(m: CTRModelConfig, vocab: Sequence[int], num_seq: int, rngs: nnx.Rngs) -> nnx.Module:

@@ -1,10 +1,11 @@
 """Deterministic, resumable, process-sharded epoch iterators: :class:`IndexBatches` over row
 indices, :class:`InteractionBatches`, the (user, item) batches built on it, and
+:class:`GatheredBatches` for any row store that gathers an index array, and
 :class:`ArrayBatches` over a dict of same-length arrays."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
@@ -197,24 +198,26 @@ class InteractionBatches:
             yield self._gather(part)
 
 
-class ArrayBatches:
-    """Shuffled fixed-size batches of same-length arrays ``{name: [N, ...]}`` with the
-    incomplete last batch dropped (a :class:`jaxrec.train.BatchSource`, resumable through
-    :class:`IndexBatches`' state)."""
+class GatheredBatches:
+    """Batches ``gather(part)`` of the :class:`IndexBatches` parts ``{"index", "mask"}`` over
+    ``num_rows`` rows (a :class:`jaxrec.train.BatchSource`, resumable through their state): one
+    shuffled, process-sharded order for any row store that can gather an index array."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> None:
-        rows = {k: len(v) for k, v in arrays.items()}
-        if len(set(rows.values())) != 1:
-            raise ValueError(f"arrays differ in rows: {rows}")
-        self._arrays = arrays
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        seed: int,
+        gather: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+        *,
+        drop_remainder: bool,
+    ) -> None:
+        self._gather = gather
         self._order = IndexBatches(
-            next(iter(rows.values())), batch_size, seed, drop_remainder=True,
+            num_rows, batch_size, seed, drop_remainder=drop_remainder,
             process_index=jax.process_index(), process_count=jax.process_count(),
         )  # fmt: skip
         self.steps_per_epoch = self._order.steps_per_epoch
-
-    def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: v[part["index"]] for k, v in self._arrays.items()}
 
     def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
         return self._gather(self._order.batch(epoch, step))
@@ -228,3 +231,17 @@ class ArrayBatches:
 
     def set_state(self, state: dict[str, int]) -> None:
         self._order.set_state(state)
+
+
+class ArrayBatches(GatheredBatches):
+    """Shuffled fixed-size batches of same-length arrays ``{name: [N, ...]}`` with the
+    incomplete last batch dropped."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int) -> None:
+        rows = {k: len(v) for k, v in arrays.items()}
+        if len(set(rows.values())) != 1:
+            raise ValueError(f"arrays differ in rows: {rows}")
+        super().__init__(
+            next(iter(rows.values())), batch_size, seed,
+            lambda part: {k: v[part["index"]] for k, v in arrays.items()}, drop_remainder=True,
+        )  # fmt: skip

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -44,13 +44,15 @@ def weighted_pair_sum(emb: jax.Array, weight: jax.Array) -> jax.Array:
 
 
 class _PairModel(nnx.Module):
+    """``bias + first-order term + pair_term(emb)``; each subclass defines ``pair_term``
+    (``[B, F, D] -> [B]``)."""
+
+    pair_term: Callable[[jax.Array], jax.Array]
+
     def __init__(self, vocab_sizes: Sequence[int], num_sequences: int, dim: int, *, rngs: nnx.Rngs):
         self.embedding = FieldEmbedding(vocab_sizes, num_sequences, dim, rngs=rngs)
         self.bias = nnx.Param(jnp.zeros(()))
         self.num_fields = len(vocab_sizes)
-
-    def pair_term(self, emb: jax.Array) -> jax.Array:
-        raise NotImplementedError
 
     def __call__(self, x: jax.Array, seqs: Sequence[jax.Array] = ()) -> tuple[jax.Array, jax.Array]:
         """Logit [B] and the field embeddings [B, F, D] (for the L2 regulariser)."""

@@ -20,7 +20,7 @@ from flax import nnx
 
 from jaxrec import train
 from jaxrec.data import shared_root
-from jaxrec.data.batches import IndexBatches
+from jaxrec.data.batches import GatheredBatches
 from jaxrec.losses import classification_ce, tbcnet_objective
 from jaxrec.train.logging import write_json_atomic
 from jaxrec.vision.tbcnet.config import TBCNetExperiment
@@ -53,34 +53,16 @@ def load_splits(cfg: TBCNetExperiment) -> dict[str, tuple[np.ndarray, np.ndarray
     return {"train": (x[tr], y[tr]), "valid": (x[va], y[va]), "test": split["test"]}
 
 
-class ClipBatches:
+class ClipBatches(GatheredBatches):
     """Shuffled, resumable batches ``{"clips": float32 [b, V, T, H, W, 3], "labels": [b]}``
     (a :class:`jaxrec.train.BatchSource`; the incomplete last batch is dropped)."""
 
     def __init__(self, clips: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
-        self._clips, self._labels = clips, labels
-        self._order = IndexBatches(
-            len(labels), batch_size, seed, drop_remainder=True,
-            process_index=jax.process_index(), process_count=jax.process_count(),
-        )  # fmt: skip
-        self.steps_per_epoch = self._order.steps_per_epoch
+        def gather(part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            i = part["index"]
+            return {"clips": normalise(clips[i]), "labels": labels[i].astype(np.int32)}
 
-    def _gather(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        i = part["index"]
-        return {"clips": normalise(self._clips[i]), "labels": self._labels[i].astype(np.int32)}
-
-    def batch(self, epoch: int, step: int) -> dict[str, np.ndarray]:
-        return self._gather(self._order.batch(epoch, step))
-
-    def epoch(self):
-        for part in self._order.epoch():
-            yield self._gather(part)
-
-    def get_state(self) -> dict[str, int]:
-        return self._order.get_state()
-
-    def set_state(self, state) -> None:
-        self._order.set_state(state)
+        super().__init__(len(labels), batch_size, seed, gather, drop_remainder=True)
 
 
 def make_loss_fn(cfg: TBCNetExperiment, stage: int):
