@@ -1,5 +1,5 @@
 """Data: collaborative filtering (interactions), node-classification graphs (Planetoid,
-synthetic SBM), CTR tables (FuxiCTR h5, MovieLens 100K, planted world) and item-title sequences (MSL/BIGRec CSV, synthetic title world): file formats -> numpy, splits, samplers, batch iterators.
+synthetic SBM), CTR tables (FuxiCTR h5, MovieLens 100K, planted world) item-title sequences (MSL/BIGRec CSV, synthetic title world) and real-vs-fake image folders (ForenSynths, GenImage layouts): file formats -> numpy, splits, samplers, batch iterators.
 
 The TFDS/grain input path (``interaction_dataset``, ``tfds_interaction_dataset``) needs the
 optional extra ``pip install 'jaxrec[tfds]'``; it imports those packages only when called.
@@ -9,6 +9,7 @@ from jaxrec.data.batches import InteractionBatches
 from jaxrec.data.ctr import CTRTable, CTRWorld, load_fuxictr_h5, synthetic_ctr_world
 from jaxrec.data.ctr_movielens import load_movielens_ctr
 from jaxrec.data.ctr_preprocess import preprocess_csv
+from jaxrec.data.image_folders import ImageRecord, load_images, scan_image_folder
 from jaxrec.data.interactions import CFDataset, Interactions, csr, split_validation
 from jaxrec.data.loaders import DataFormatError, load_ir_benchmark, load_lightgcn, write_lightgcn
 from jaxrec.data.node_graph import NodeGraph, row_normalize
@@ -42,6 +43,7 @@ __all__ = [
     "CFDataset",
     "DataFormatError",
     "GrainBatches",
+    "ImageRecord",
     "InteractionBatches",
     "Interactions",
     "NodeGraph",
@@ -51,6 +53,7 @@ __all__ = [
     "chronological_holdout",
     "csr",
     "interaction_dataset",
+    "load_images",
     "load_ir_benchmark",
     "load_item_titles",
     "load_lightgcn",
@@ -58,6 +61,7 @@ __all__ = [
     "load_planetoid",
     "row_normalize",
     "sample_negatives",
+    "scan_image_folder",
     "shared_root",
     "split_validation",
     "synthetic_interactions",
