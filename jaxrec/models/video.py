@@ -25,43 +25,25 @@ import os
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxrec.models.torch_conv import NameMap, batch_norm, bn_names, conv, load_torch_weights
+
 __all__ = ["R3D", "load_torchvision_r3d", "torchvision_name_map"]
-
-_BN = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}
-
-
-def _conv(cin: int, cout: int, kernel, stride, pad, rngs: nnx.Rngs) -> nnx.Conv:
-    return nnx.Conv(
-        cin,
-        cout,
-        kernel,
-        stride,
-        padding=[(p, p) for p in pad],
-        use_bias=False,
-        kernel_init=nnx.initializers.variance_scaling(2.0, "fan_out", "normal"),  # torchvision
-        rngs=rngs,
-    )
-
-
-def _bn(c: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
-    return nnx.BatchNorm(c, momentum=0.9, epsilon=1e-5, rngs=rngs)
 
 
 class BasicBlock3D(nnx.Module):
     """``relu(BN(conv(relu(BN(conv(x))))) + shortcut(x))`` with ``3x3x3`` convs."""
 
     def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs):
-        self.conv1 = _conv(cin, cout, (3, 3, 3), (stride,) * 3, (1, 1, 1), rngs)
-        self.bn1 = _bn(cout, rngs)
-        self.conv2 = _conv(cout, cout, (3, 3, 3), (1, 1, 1), (1, 1, 1), rngs)
-        self.bn2 = _bn(cout, rngs)
+        self.conv1 = conv(cin, cout, (3, 3, 3), (stride,) * 3, (1, 1, 1), rngs)
+        self.bn1 = batch_norm(cout, rngs)
+        self.conv2 = conv(cout, cout, (3, 3, 3), (1, 1, 1), (1, 1, 1), rngs)
+        self.bn2 = batch_norm(cout, rngs)
         if stride != 1 or cin != cout:
-            self.down_conv = _conv(cin, cout, (1, 1, 1), (stride,) * 3, (0, 0, 0), rngs)
-            self.down_bn = _bn(cout, rngs)
+            self.down_conv = conv(cin, cout, (1, 1, 1), (stride,) * 3, (0, 0, 0), rngs)
+            self.down_bn = batch_norm(cout, rngs)
         else:
             self.down_conv = self.down_bn = None
 
@@ -98,8 +80,8 @@ class R3D(nnx.Module):
             raise ValueError(f"num_layers must be in [1, {len(widths)}], got {num_layers}.")
         self.num_layers = num_layers
         self.widths = tuple(widths)
-        self.stem_conv = _conv(in_channels, widths[0], (3, 7, 7), (1, 2, 2), (1, 3, 3), rngs)
-        self.stem_bn = _bn(widths[0], rngs)
+        self.stem_conv = conv(in_channels, widths[0], (3, 7, 7), (1, 2, 2), (1, 3, 3), rngs)
+        self.stem_bn = batch_norm(widths[0], rngs)
         blocks = []
         cin = widths[0]
         for layer in range(num_layers):
@@ -122,17 +104,16 @@ class R3D(nnx.Module):
         return h
 
 
-def torchvision_name_map(model: R3D) -> dict[str, tuple[nnx.Variable, str]]:
+def torchvision_name_map(model: R3D) -> NameMap:
     """Torch state-dict name -> ``(variable, kind)``, ``kind`` in ``{"conv", "bn"}``.
 
     Covers every tensor of the kept layers (``num_batches_tracked`` is not a weight and is
     skipped by the loader).
     """
-    out: dict[str, tuple[nnx.Variable, str]] = {"stem.0.weight": (model.stem_conv.kernel, "conv")}
+    out: NameMap = {"stem.0.weight": (model.stem_conv.kernel, "conv")}
 
     def bn(prefix: str, mod: nnx.BatchNorm) -> None:
-        for t, a in _BN.items():
-            out[f"{prefix}.{t}"] = (getattr(mod, a), "bn")
+        out.update(bn_names(prefix, mod))
 
     bn("stem.1", model.stem_bn)
     for i, block in enumerate(model.blocks):
@@ -160,32 +141,7 @@ def load_torchvision_r3d(
         KeyError: a tensor the model needs is missing (names it), or an unknown one (strict).
         ValueError: a tensor has the wrong shape (names it, with both shapes).
     """
-    if isinstance(source, dict):
-        tensors = source
-    else:
-        from jaxrec.models.llm.safetensors_io import read_safetensors
-
-        tensors = read_safetensors(source)
-    names = torchvision_name_map(model)
-    missing = sorted(set(names) - set(tensors))
-    if missing:
-        raise KeyError(f"r3d weights: missing tensors {missing[:5]} (of {len(missing)}).")
-    kept = {f"layer{i}" for i in range(1, model.num_layers + 1)} | {"stem"}
-    unknown = [
-        k
-        for k in tensors
-        if k not in names and not k.endswith("num_batches_tracked") and k.split(".")[0] in kept
-    ]
-    if strict and unknown:
-        raise KeyError(f"r3d weights: unexpected tensors {sorted(unknown)[:5]}.")
-    for name, (var, kind) in names.items():
-        arr = np.asarray(tensors[name], np.float32)
-        if kind == "conv":
-            arr = arr.transpose(2, 3, 4, 1, 0)
-        if arr.shape != var.get_value().shape:
-            raise ValueError(
-                f"r3d weights: {name} has shape {tensors[name].shape}, the model needs "
-                f"{var.get_value().shape} (after the torch->flax transpose)."
-            )
-        var.set_value(jnp.asarray(arr, var.get_value().dtype))
+    kept = [f"layer{i}" for i in range(1, model.num_layers + 1)] + ["stem"]
+    load_torch_weights(torchvision_name_map(model), source, what="r3d", kept_prefixes=kept,
+                       strict=strict)  # fmt: skip
     return model
