@@ -1,6 +1,7 @@
 """Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
 decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
-(r3d_18) video backbone: :mod:`jaxrec.models.video`."""
+(r3d_18) video backbone: :mod:`jaxrec.models.video`; 2-D ResNet (torchvision layout, the NPR
+detector's backbone): :mod:`jaxrec.models.resnet`."""
 
 from jaxrec.models import ctr, llm
 from jaxrec.models.cf import (
@@ -17,6 +18,7 @@ from jaxrec.models.cf import (
     score_pairs,
 )
 from jaxrec.models.gcn import GCN, GCNLayer
+from jaxrec.models.resnet import ResNet, ResNetConfig, load_torchvision_resnet
 from jaxrec.models.video import R3D, load_torchvision_r3d, torchvision_name_map
 
 __all__ = [
@@ -36,6 +38,9 @@ __all__ = [
     "llm",
     "score_pairs",
     "R3D",
+    "ResNet",
+    "ResNetConfig",
+    "load_torchvision_resnet",
     "load_torchvision_r3d",
     "torchvision_name_map",
 ]
