@@ -23,6 +23,7 @@ from jaxrec.train.run import (
     fit_experiment,
     run_folder,
 )
+from jaxrec.train.stage import StageSetup, build_stage, train_stage
 from jaxrec.train.state import LoopState, TrainState
 from jaxrec.train.step import (
     LossFn,
@@ -53,11 +54,14 @@ __all__ = [
     "RunFolderError",
     "RunFolderLocked",
     "RunLock",
+    "StageSetup",
     "TrainState",
     "batch_sharding",
+    "build_stage",
     "compile_train_step",
     "fit",
     "fit_experiment",
+    "train_stage",
     "init_train_state",
     "make_mesh",
     "make_optimizer",

@@ -29,9 +29,9 @@ from flax import nnx
 from jaxrec import diffusion as dfn
 from jaxrec import train
 from jaxrec.data import shared_root
-from jaxrec.data.batches import ArrayBatches
 from jaxrec.data.mnist import load_mnist
 from jaxrec.train.logging import write_json_atomic
+from jaxrec.train.stage import StageSetup, build_stage, train_stage
 from jaxrec.vision.dice.classifier import (
     AttributeClassifier,
     alignment,
@@ -49,8 +49,8 @@ from jaxrec.vision.dice.pipeline import (
 )
 from jaxrec.vision.dice.world import CaptionTokenizer, DigitsWorld, digits_world
 
-__all__ = ["Judge", "StageSetup", "build_base", "build_classifier", "load_world", "run",
-           "sample_methods", "train_stage"]  # fmt: skip
+__all__ = ["Judge", "build_base", "build_classifier", "load_world", "run",
+           "sample_methods"]  # fmt: skip
 
 
 def load_world(cfg: DiffusionDigitsExperiment) -> dict[str, DigitsWorld]:
@@ -71,33 +71,6 @@ def empty_ids(cfg: DiffusionDigitsExperiment) -> np.ndarray:
     return CaptionTokenizer(cfg.text.max_position_embeddings).encode([""])
 
 
-@dataclasses.dataclass
-class StageSetup:
-    """One stage's sharded state, compiled step and data (a :class:`train.ExperimentSetup`)."""
-
-    mesh: jax.sharding.Mesh
-    state: train.TrainState
-    train_step: Any
-    batches: ArrayBatches
-    context: Any
-    graphdef: Any
-
-
-def _setup(cfg, model_fn, loss_fn, arrays, batch_size, seed, epochs, tx_cfg, devices,
-           context=None, trainable=nnx.Param) -> StageSetup:  # fmt: skip
-    mesh = train.make_mesh(cfg.mesh, devices)
-    batches = ArrayBatches(arrays, batch_size, seed)
-    total = epochs * batches.steps_per_epoch
-    tx = train.make_optimizer(tx_cfg, total)
-    with train.mesh_context(mesh, cfg.mesh.rules):
-        graphdef, state = train.init_train_state(model_fn, tx, seed=seed, trainable=trainable)
-        context = {} if context is None else jax.device_put(context, train.replicated(mesh))
-        step = train.make_train_step(graphdef, tx, loss_fn, trainable=trainable,
-                                     schedule=train.make_schedule(tx_cfg, total))  # fmt: skip
-        compiled = train.compile_train_step(step, mesh, state, batches.batch(0, 0), context)
-    return StageSetup(mesh, state, compiled, batches, context, graphdef)
-
-
 def classifier_config(cfg: DiffusionDigitsExperiment) -> DiffusionDigitsExperiment:
     c = cfg.classifier
     loop = train.LoopConfig(epochs=c.epochs, select_metric="exact", checkpoint_every_steps=100,
@@ -110,7 +83,7 @@ def build_classifier(cfg, world, devices=None) -> StageSetup:
     w = world["train"]
     arrays = {"images": w.images, "digits": w.digits, "sizes": w.sizes}
     c = cfg.classifier
-    return _setup(cfg, lambda r: AttributeClassifier(rngs=r), classifier_loss, arrays,
+    return build_stage(cfg, lambda r: AttributeClassifier(rngs=r), classifier_loss, arrays,
                   c.batch_size, c.seed, c.epochs, train.OptimizerConfig(lr=c.lr), devices)  # fmt: skip
 
 
@@ -119,23 +92,8 @@ def build_base(cfg: DiffusionDigitsExperiment, world, devices=None) -> StageSetu
     w = world["train"]
     loss = make_base_loss(dfn.make_noise_schedule(cfg.schedule), empty_ids(cfg), cfg.uncond_prob)
     model_fn = lambda r: TextToImage(cfg.unet, cfg.text, rngs=r)  # noqa: E731
-    return _setup(cfg, model_fn, loss, {"x0": to_latent(w.images), "ids": w.ids},
+    return build_stage(cfg, model_fn, loss, {"x0": to_latent(w.images), "ids": w.ids},
                   cfg.batch_size, cfg.seed, cfg.loop.epochs, cfg.optimizer, devices)  # fmt: skip
-
-
-def train_stage(cfg, setup: StageSetup, folder: Path, evaluate, resume: bool) -> dict[str, Any]:
-    """Runs (or resumes, or just re-tests) one stage; returns its summary with the final
-    ``state`` under the key ``"_state"``."""
-    kept: dict[str, Any] = {}
-
-    def describe(result: train.FitResult) -> dict[str, Any]:
-        kept["state"] = result.state
-        return {}
-
-    with train.mesh_context(setup.mesh, cfg.mesh.rules):
-        summary = train.fit_experiment(cfg, setup, folder, evaluate=evaluate, test=evaluate,
-                                       describe=describe, resume=resume)  # fmt: skip
-    return {**summary, "_state": kept["state"]}
 
 
 def _batched(fn: Callable, arrays: tuple[np.ndarray, ...], batch: int) -> list[np.ndarray]:

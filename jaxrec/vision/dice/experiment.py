@@ -23,15 +23,13 @@ from flax import nnx
 from jaxrec import diffusion as dfn
 from jaxrec import train
 from jaxrec.train.logging import write_json_atomic
+from jaxrec.train.stage import StageSetup, build_stage, train_stage
 from jaxrec.vision.dice.base_experiment import (
-    StageSetup,
-    _setup,
     empty_ids,
     prepare,
     report,
     sample_methods,
     text_encoder,
-    train_stage,
     unet_split,
 )
 from jaxrec.vision.dice.config import DiceDigitsExperiment
@@ -71,7 +69,7 @@ def build_sharpener(
     w = world["train"]
     k = cfg.train_rows
     arrays = {"x0": to_latent(w.images[:k]), "ids": w.ids[:k]}
-    return _setup(cfg, lambda r: Sharpener(cfg.sharpener, rngs=r), _loss(cfg, ug, tg), arrays,
+    return build_stage(cfg, lambda r: Sharpener(cfg.sharpener, rngs=r), _loss(cfg, ug, tg), arrays,
                   cfg.batch_size, cfg.seed, cfg.loop.epochs, cfg.optimizer, devices,
                   context=context)  # fmt: skip
 

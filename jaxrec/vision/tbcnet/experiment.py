@@ -23,11 +23,12 @@ from jaxrec.data import shared_root
 from jaxrec.data.batches import GatheredBatches
 from jaxrec.losses import classification_ce, tbcnet_objective
 from jaxrec.train.logging import write_json_atomic
+from jaxrec.train.stage import StageSetup
 from jaxrec.vision.tbcnet.config import TBCNetExperiment
 from jaxrec.vision.tbcnet.model import TBCNet
 from jaxrec.vision.tbcnet.world import load_mnist_images, protocol_split, synthetic_action_world
 
-__all__ = ["ClipBatches", "StageSetup", "build_stage", "load_splits", "normalise", "run"]
+__all__ = ["ClipBatches", "build_stage", "load_splits", "normalise", "run"]
 
 TRUNK_ONLY = nnx.All(nnx.Param, nnx.Not(nnx.PathContains("branches")))
 
@@ -84,18 +85,6 @@ def make_loss_fn(cfg: TBCNetExperiment, stage: int):
         )  # fmt: skip
 
     return loss_fn
-
-
-@dataclasses.dataclass
-class StageSetup:
-    """One stage's sharded state, compiled step and data (a :class:`train.ExperimentSetup`)."""
-
-    mesh: jax.sharding.Mesh
-    state: train.TrainState
-    train_step: Any
-    batches: ClipBatches
-    context: dict
-    graphdef: Any
 
 
 def build_stage(
