@@ -1,6 +1,7 @@
 """Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
 decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
-(r3d_18) video backbone: :mod:`jaxrec.models.video`."""
+(r3d_18) video backbone: :mod:`jaxrec.models.video`; CLIP vision tower:
+:mod:`jaxrec.models.clip_vision`."""
 
 from jaxrec.models import ctr, llm
 from jaxrec.models.cf import (
@@ -16,10 +17,20 @@ from jaxrec.models.cf import (
     lightgcn_propagate,
     score_pairs,
 )
+from jaxrec.models.clip_vision import (
+    CLIPVisionConfig,
+    CLIPVisionEncoder,
+    clip_normalize,
+    load_clip_vision,
+)
 from jaxrec.models.gcn import GCN, GCNLayer
 from jaxrec.models.video import R3D, load_torchvision_r3d, torchvision_name_map
 
 __all__ = [
+    "CLIPVisionConfig",
+    "CLIPVisionEncoder",
+    "clip_normalize",
+    "load_clip_vision",
     "GCN",
     "GCNLayer",
     "MF",
