@@ -1,7 +1,8 @@
 """Flax NNX models. CTR zoo: :mod:`jaxrec.models.ctr`; collaborative filtering: :mod:`jaxrec.models.cf`; GCN: :mod:`jaxrec.models.gcn`;
 decoder-only LLMs with LoRA and Hugging Face interop: :mod:`jaxrec.models.llm`; 3-D ResNet
 (r3d_18) video backbone: :mod:`jaxrec.models.video`; 2-D ResNet (torchvision layout, the NPR
-detector's backbone): :mod:`jaxrec.models.resnet`."""
+detector's backbone): :mod:`jaxrec.models.resnet`; CLIP vision tower:
+:mod:`jaxrec.models.clip_vision`."""
 
 from jaxrec.models import ctr, llm
 from jaxrec.models.cf import (
@@ -17,11 +18,21 @@ from jaxrec.models.cf import (
     lightgcn_propagate,
     score_pairs,
 )
+from jaxrec.models.clip_vision import (
+    CLIPVisionConfig,
+    CLIPVisionEncoder,
+    clip_normalize,
+    load_clip_vision,
+)
 from jaxrec.models.gcn import GCN, GCNLayer
 from jaxrec.models.resnet import ResNet, ResNetConfig, load_torchvision_resnet
 from jaxrec.models.video import R3D, load_torchvision_r3d, torchvision_name_map
 
 __all__ = [
+    "CLIPVisionConfig",
+    "CLIPVisionEncoder",
+    "clip_normalize",
+    "load_clip_vision",
     "GCN",
     "GCNLayer",
     "MF",

@@ -20,12 +20,13 @@ from flax import nnx
 from jaxrec.models.sharding import take_rows
 from jaxrec.models.vision_layers import LayerNorm, Linear, attention, make_param
 
-__all__ = ["CLIPTextConfig", "CLIPTextEncoder"]
+__all__ = ["CLIPEncoderLayer", "CLIPTextConfig", "CLIPTextEncoder"]
 
 _ACTS = {
     "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
 }
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +63,14 @@ class CLIPTextConfig:
 
     @property
     def compute_dtype(self):
-        return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[self.dtype]
+        return _DTYPES[self.dtype]
 
 
-class _Layer(nnx.Module):
+class CLIPEncoderLayer(nnx.Module):
+    """One pre-LayerNorm block, shared by the text and vision towers: ``x += out(attn(q, k, v of
+    ln1(x)))``, ``x += fc2(act(fc1(ln2(x))))``. ``cfg`` needs ``hidden_size``,
+    ``intermediate_size``, ``num_heads``, ``layer_norm_eps``, ``hidden_act``, ``compute_dtype``."""
+
     def __init__(self, cfg: CLIPTextConfig, *, rngs: nnx.Rngs):
         d, f, dt = cfg.hidden_size, cfg.intermediate_size, cfg.compute_dtype
         self.heads, self.act = cfg.num_heads, _ACTS[cfg.hidden_act]
@@ -81,7 +86,8 @@ class _Layer(nnx.Module):
             fc1=Linear(d, f, dtype=dt, rngs=rngs), fc2=Linear(f, d, dtype=dt, rngs=rngs)
         )
 
-    def __call__(self, x: jax.Array, mask: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+        """``x [B, T, D]``, optional ``mask [B, T, T]`` (True = may attend) -> ``[B, T, D]``."""
         a = self.self_attn
         h = self.layer_norm1(x)
         x = x + a["out_proj"](
@@ -104,7 +110,7 @@ class CLIPTextEncoder(nnx.Module):
         self.position_embedding = make_param(
             init, rngs.params(), (cfg.max_position_embeddings, d), (None, "embed")
         )
-        self.layers = nnx.List([_Layer(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+        self.layers = nnx.List([CLIPEncoderLayer(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
         self.final_layer_norm = LayerNorm(d, cfg.layer_norm_eps, dtype=cfg.compute_dtype)
 
     def __call__(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "load_clip_text",
     "load_scheduler",
     "load_tokenizer",
+    "load_torch_params",
     "load_unet",
     "save_clip_text",
     "save_unet",
@@ -67,6 +68,8 @@ def torch_name(path: tuple[str | int, ...], *, clip: bool = False) -> str:
         head = out[0]
         if head in ("token_embedding", "position_embedding"):
             out = ["embeddings", head, "weight"]
+        elif head in ("class_embedding", "patch_embedding"):  # the vision tower
+            out = ["embeddings", *out]
         elif head == "layers":
             out = ["encoder", *out]
     return ".".join(out)
@@ -98,38 +101,56 @@ def _set(tree: dict, path: tuple, value: Any) -> None:
     tree[path[-1]] = value
 
 
-def _load_into(build: Callable[[], nnx.Module], file: Path, clip: bool) -> nnx.Module:
-    """Builds the model abstractly and fills every parameter from ``file``."""
-    tensors = read_safetensors(file)
-    if clip:  # transformers 4 prefixes CLIPTextModel names with "text_model.", 5 does not
-        tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
+def load_torch_params(
+    build: Callable[[], nnx.Module],
+    tensors: Mapping[str, np.ndarray],
+    name: Callable[[tuple], str],
+    source: str,
+    *,
+    owns: Callable[[str], bool] = lambda n: True,
+) -> nnx.Module:
+    """Builds the model abstractly and fills every parameter (pure-dict ``path``) from
+    ``tensors[name(path)]``, transposed from torch's layout.
+
+    Raises:
+      ValueError: naming ``source`` and the tensor, if one is missing or mis-shaped, or if a tensor
+        that ``owns`` claims is used by no parameter (``*embeddings.position_ids`` buffers aside).
+    """
     abstract = nnx.eval_shape(build)
     graphdef, state = nnx.split(abstract)
     pure = nnx.to_pure_dict(state)
     used = set()
     for path, leaf in list(_leaves(pure)):
-        name = torch_name(path, clip=clip)
-        if name not in tensors:
+        key = name(path)
+        if key not in tensors:
             raise ValueError(
-                f"{file}: missing tensor {name!r} (for parameter {'.'.join(map(str, path))})"
+                f"{source}: missing tensor {key!r} (for parameter {'.'.join(map(str, path))})"
             )
-        value = _from_torch(path, tensors[name])
+        value = _from_torch(path, np.asarray(tensors[key]))
         if value.shape != leaf.shape:
             raise ValueError(
-                f"{file}: tensor {name!r} has shape {list(tensors[name].shape)}, the model needs "
-                f"{list(_to_torch(path, np.zeros(leaf.shape, np.int8)).shape)}"
+                f"{source}: tensor {key!r} has shape {list(np.shape(tensors[key]))}, the model "
+                f"needs {list(_to_torch(path, np.zeros(leaf.shape, np.int8)).shape)}"
             )
         sharding = getattr(leaf, "sharding", None)  # abstract mesh + spec, under a mesh
         value = value.astype(leaf.dtype)
         if sharding is not None:
             value = jax.device_put(value, NamedSharding(jax.sharding.get_mesh(), sharding.spec))
         _set(pure, path, value)
-        used.add(name)
-    extra = sorted(set(tensors) - used - set(_IGNORED))
+        used.add(key)
+    extra = sorted(k for k in tensors if k not in used and owns(k) and not k.endswith(_IGNORED))
     if extra:
-        raise ValueError(f"{file}: unexpected tensors {extra[:5]} ({len(extra)} in all)")
+        raise ValueError(f"{source}: unexpected tensors {extra[:5]} ({len(extra)} in all)")
     nnx.replace_by_pure_dict(state, pure)
     return nnx.merge(graphdef, state)
+
+
+def _load_into(build: Callable[[], nnx.Module], file: Path, clip: bool) -> nnx.Module:
+    """Builds the model abstractly and fills every parameter from ``file``."""
+    tensors = read_safetensors(file)
+    if clip:  # transformers 4 prefixes CLIPTextModel names with "text_model.", 5 does not
+        tensors = {k.removeprefix("text_model."): v for k, v in tensors.items()}
+    return load_torch_params(build, tensors, lambda p: torch_name(p, clip=clip), str(file))
 
 
 def _save_from(model: nnx.Module, file: Path, clip: bool) -> None:
