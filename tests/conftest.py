@@ -23,3 +23,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """A one-device mesh with the default logical-axis rules, for building annotated models."""
+    from jaxrec import train
+
+    mesh = train.make_mesh(train.MeshConfig(data=1), jax.devices()[:1])
+    with train.mesh_context(mesh, train.DEFAULT_RULES):
+        yield

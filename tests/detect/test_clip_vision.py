@@ -7,7 +7,6 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrec import train
 from jaxrec.models import CLIPVisionConfig, clip_normalize, load_clip_vision
 
 torch = pytest.importorskip("torch")
@@ -15,13 +14,6 @@ transformers = pytest.importorskip("transformers")
 
 CFG = CLIPVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
                        num_layers=2, num_heads=4, projection_dim=16)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    mesh = train.make_mesh(train.MeshConfig(data=1), jax.devices()[:1])
-    with train.mesh_context(mesh, train.DEFAULT_RULES):
-        yield
 
 
 @pytest.fixture(scope="module")

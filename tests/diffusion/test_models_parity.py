@@ -12,19 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec import train
 from jaxrec.diffusion import make_noise_schedule
 from jaxrec.models import diffusers_io
 from jaxrec.models.unet import UNetConfig
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "diffusion" / "tiny_sd"
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    mesh = train.make_mesh(train.MeshConfig(data=1), jax.devices()[:1])
-    with train.mesh_context(mesh, train.DEFAULT_RULES):
-        yield
 
 
 @pytest.fixture(scope="module")

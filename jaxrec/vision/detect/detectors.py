@@ -32,23 +32,26 @@ INPUT_KINDS = ("npr", "pixels", "spectrum")
 SPECTRUM_MEAN, SPECTRUM_STD = 0.0, 3.0
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"unknown detector input {kind!r}; expected one of {INPUT_KINDS}")
+
+
 def detector_input(images: jax.Array, kind: str) -> jax.Array:
     """The transform a detector of ``kind`` applies to ``images [B, H, W, C]``."""
+    _check_kind(kind)
     if kind == "npr":
         return NPR_SCALE * npr(images)
     if kind == "pixels":
         return images
-    if kind == "spectrum":
-        return (log_spectrum(images) - SPECTRUM_MEAN) / SPECTRUM_STD
-    raise ValueError(f"unknown detector input {kind!r}; expected one of {INPUT_KINDS}")
+    return (log_spectrum(images) - SPECTRUM_MEAN) / SPECTRUM_STD
 
 
 class CNNDetector(nnx.Module):
     """A ResNet (one output) on :func:`detector_input` of the images."""
 
     def __init__(self, cfg: ResNetConfig, input_kind: str = "npr", *, rngs: nnx.Rngs):
-        if input_kind not in INPUT_KINDS:
-            raise ValueError(f"unknown detector input {input_kind!r}; expected {INPUT_KINDS}")
+        _check_kind(input_kind)
         if cfg.num_outputs != 1:
             raise ValueError(f"a detector's ResNet has one output, got {cfg.num_outputs=}")
         self.input_kind = input_kind
